@@ -1,0 +1,57 @@
+"""Start-up hook that makes stock ``yolo`` and ``import ultralytics`` know yolo-freq's blocks.
+
+The wheel installs this file as a top-level module together with ``zz_yolo_freq_autoload.pth``; Python's
+``site`` runs the ``.pth`` at every interpreter start. Importing ``yolo_freq`` here would import torch on every
+Python start (about 1.5 s), so this module only installs a meta-path finder and costs about a millisecond. When
+``ultralytics.nn.tasks`` has finished executing, the finder imports ``yolo_freq``, whose ``registry`` patches it.
+Patching at that moment, before any other Ultralytics module has copied names out of ``tasks`` with
+``from ... import``, is what lets every copy see the patched functions.
+
+Set ``YOLO_FREQ_AUTOLOAD=0`` to switch this off; ``import yolo_freq`` still registers everything explicitly.
+"""
+
+import importlib.abc
+import os
+import sys
+
+_TARGET = "ultralytics.nn.tasks"
+
+
+def _enabled():
+    return os.environ.get("YOLO_FREQ_AUTOLOAD", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+class _PostImportFinder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; wraps the real loader of ``ultralytics.nn.tasks`` to run yolo-freq's registration."""
+
+    def find_spec(self, name, path, target=None):
+        if name != _TARGET:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                sys.meta_path.remove(self)  # one-shot: the module is executed once per process
+                exec_module = spec.loader.exec_module
+
+                def exec_then_register(module, _exec=exec_module):
+                    _exec(module)
+                    import yolo_freq  # noqa: F401  (registers on import)
+
+                spec.loader.exec_module = exec_then_register
+                return spec
+        return None
+
+
+def install():
+    """Install the finder once, unless disabled or Ultralytics' parser is already imported."""
+    if not _enabled() or any(isinstance(f, _PostImportFinder) for f in sys.meta_path):
+        return
+    if _TARGET in sys.modules:  # already imported (e.g. install() called late): register directly
+        import yolo_freq  # noqa: F401
+        return
+    sys.meta_path.insert(0, _PostImportFinder())
+
+
+install()

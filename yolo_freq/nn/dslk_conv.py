@@ -1,0 +1,140 @@
+"""DSLK-Conv and C2f-DSLKConv: dynamic shifted large-kernel convolution, PCB-FS Section 3.4."""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from ultralytics.nn.modules import C2f, Conv
+
+from ._validate import check_channels, check_int
+
+
+def stripe_shifts(k: int, s: int) -> list[tuple[int, int]]:
+    """Branch shifts (dy, dx) whose s x s windows tile a horizontal and a vertical k-long stripe.
+
+    For k=13, s=5: [(0, -4), (0, 0), (0, 4), (-4, 0), (4, 0)], a 13x5 + 5x13 cross footprint.
+    """
+    r = (k - s) // 2
+    m = math.ceil((k - s) / s) + 1
+    offsets = sorted({round(-r + 2 * r * i / (m - 1)) for i in range(m)}) if m > 1 else [0]
+    return [(0, o) for o in offsets] + [(o, 0) for o in offsets if o]
+
+
+class DSLKConv(nn.Module):
+    """Dynamic Shifted Large-Kernel convolution block (PCB-FS Section 3.4.1, Fig. 4b).
+
+    ``M`` depthwise ``s x s`` branches see the input shifted by ``tau_m``; each kernel tap is scaled by a learnable
+    sigmoid gate ``beta_m(u, v)`` and the branch outputs are summed (the paper's Z(q) formula). The shifts tile a
+    horizontal and a vertical stripe of length ``k`` (see :func:`stripe_shifts`), so one block has the receptive
+    field of a k x k kernel at ``M * s^2`` instead of ``k^2`` taps per channel. All branches run as one grouped
+    convolution over the input zero-padded by the largest shift, then shifted windows are summed: the result is
+    exactly a k x k depthwise convolution with a sparse kernel, which :meth:`fuse` builds for inference.
+    A BN, then a 1x1 Conv-BN-SiLU mix channels, and the input is added when ``shortcut`` and ``c1 == c2``.
+
+    Departures: the paper leaves the shifts, channel mixing and normalisation unspecified. Branches are depthwise
+    (a dense s x s conv per branch would cost M times a YOLOv8 bottleneck) and followed by a pointwise conv, as in
+    the shift-wise and SLaK references; shifts follow SLaK's horizontal/vertical stripes.
+
+    Args:
+        c1 (int): Input channels.
+        c2 (int): Output channels.
+        shortcut (bool): Add the input when c1 == c2.
+        k (int): Odd large-kernel size covered by the stripes (default 13).
+        s (int): Odd small-kernel size (paper: 5).
+
+    Shapes:
+        (B, c1, H, W) -> (B, c2, H, W), any H, W >= 1.
+    """
+
+    def __init__(self, c1: int, c2: int, shortcut: bool = True, k: int = 13, s: int = 5):
+        super().__init__()
+        check_int("DSLKConv", "c1", c1)
+        check_int("DSLKConv", "c2", c2)
+        check_int("DSLKConv", "s", s, 1, odd=True)
+        check_int("DSLKConv", "k", k, s, odd=True)
+        self.c1, self.k, self.s = c1, k, s
+        self.shifts = stripe_shifts(k, s)
+        self.pad = max(max(abs(dy), abs(dx)) for dy, dx in self.shifts)
+        m = len(self.shifts)
+        self.weight = nn.Parameter(torch.empty(c1 * m, 1, s, s))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.beta = nn.Parameter(torch.zeros(m, s, s))  # sigmoid(0) = 0.5 for every tap
+        self.bn = nn.BatchNorm2d(c1)
+        self.pw = Conv(c1, c2, 1)
+        self.add = bool(shortcut) and c1 == c2
+        self.dense = None  # k x k depthwise conv built by fuse()
+
+    def branch_weight(self) -> torch.Tensor:
+        """Gated branch kernels beta-scaled, shape (c1 * M, 1, s, s), channel-major as the grouped conv expects."""
+        return self.weight * self.beta.sigmoid().repeat(self.c1, 1, 1).unsqueeze(1)
+
+    def large_kernel(self) -> torch.Tensor:
+        """The equivalent sparse k x k depthwise kernel, shape (c1, 1, k, k)."""
+        w = self.branch_weight().view(self.c1, len(self.shifts), self.s, self.s)
+        big = w.new_zeros(self.c1, self.k, self.k)
+        o = self.k // 2 - self.s // 2
+        for m, (dy, dx) in enumerate(self.shifts):
+            big[:, o + dy : o + dy + self.s, o + dx : o + dx + self.s] += w[:, m]
+        return big.unsqueeze(1)
+
+    def _large(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dense is not None:
+            return self.dense(x)
+        h, w, p = x.shape[2], x.shape[3], self.pad
+        y = F.conv2d(F.pad(x, (p, p, p, p)), self.branch_weight().to(x.dtype), padding=self.s // 2, groups=self.c1)
+        y = y.unflatten(1, (self.c1, len(self.shifts)))
+        out = y[:, :, 0, p + self.shifts[0][0] : p + self.shifts[0][0] + h, p + self.shifts[0][1] : p + self.shifts[0][1] + w]
+        for m, (dy, dx) in enumerate(self.shifts[1:], 1):
+            out = out + y[:, :, m, p + dy : p + dy + h, p + dx : p + dx + w]
+        return self.bn(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Large-kernel depthwise mixing, then pointwise channel mixing."""
+        check_channels(self, x, self.c1)
+        y = self.pw(self._large(x))
+        return x + y if self.add else y
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Replace the shifted branches and their BN by one k x k depthwise conv with bias (inference only)."""
+        if self.dense is not None:
+            return
+        bn, std = self.bn, (self.bn.running_var + self.bn.eps).sqrt()
+        dense = nn.Conv2d(self.c1, self.c1, self.k, padding=self.k // 2, groups=self.c1)
+        dense.weight.copy_(self.large_kernel() * (bn.weight / std)[:, None, None, None])
+        dense.bias.copy_(bn.bias - bn.running_mean * bn.weight / std)
+        self.dense = dense.requires_grad_(False).to(self.weight.device)
+        del self.weight, self.beta, self.bn
+
+
+class C2fDSLKConv(C2f):
+    """C2f whose bottlenecks are :class:`DSLKConv` blocks (PCB-FS Section 3.4.2, Fig. 4a).
+
+    Decision: the paper writes the final concat as (X1, Conv1x1(X), Y2^(1), Y2); since Conv1x1(X) is [X1, X2], that
+    repeats X1 (and, for n = 1, Y2). We keep C2f's concat [X1, X2, Y^(1), ..., Y^(n)], which carries the same
+    information without duplicates, and reuse C2f's ``forward``/``forward_split`` so Ultralytics' exporter, which
+    swaps every C2f's forward for ``forward_split``, stays correct.
+
+    Args:
+        c1 (int): Input channels.
+        c2 (int): Output channels.
+        n (int): Number of DSLK-Conv blocks.
+        shortcut (bool): Residual connections inside the blocks.
+        e (float): Hidden-channel ratio.
+        k (int): Large-kernel size of each block.
+        s (int): Small-kernel size of each block.
+
+    Shapes:
+        (B, c1, H, W) -> (B, c2, H, W).
+    """
+
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, e: float = 0.5, k: int = 13, s: int = 5):
+        nn.Module.__init__(self)
+        check_int("C2fDSLKConv", "n", n)
+        if not isinstance(e, (int, float)) or isinstance(e, bool) or not 0 < e <= 4:
+            raise ValueError(f"C2fDSLKConv: argument 'e' must be a number in (0, 4], got {e!r}")
+        self.c = max(int(c2 * e), 1)
+        self.cv1 = Conv(c1, 2 * self.c, 1, 1)
+        self.cv2 = Conv((2 + n) * self.c, c2, 1)
+        self.m = nn.ModuleList(DSLKConv(self.c, self.c, shortcut, k, s) for _ in range(n))

@@ -1,0 +1,246 @@
+"""The one module that touches Ultralytics internals.
+
+Everything yolo-freq changes in Ultralytics happens in :func:`register`, once per process:
+
+1. Block classes become names in ``ultralytics.nn.tasks`` so model YAMLs can use them.
+2. ``parse_model`` is rebuilt from its own source with the plugin's blocks added to its two channel-inference sets
+   (``base_modules``, ``repeat_modules``), so they get ``(c1, c2, ...)``, width/depth scaling and repeats exactly
+   like Ultralytics' own C2f/Conv. Those sets are local to the function, so no other hook can reach them. One
+   branch is added in front of them for blocks with several inputs (``from: [i, j, ...]``), which receive
+   ``(c1_list, c2, ...)`` with ``c2`` width-scaled like a Conv's. Errors raised while building a layer are
+   re-raised naming the YAML row.
+3. ``yaml_model_load`` learns the ``<name>-<scale>.yaml`` convention (``pcb-fs-n.yaml``) and a model YAML's own
+   ``default_scale`` key (bare ``pcb-fs.yaml`` is the paper's s scale), and ``check_file`` finds yolo-freq's
+   model and dataset YAMLs by bare name from any working directory.
+4. ``BaseModel.fuse`` also reparameterises yolo-freq blocks before Ultralytics folds Conv+BN.
+5. Block classes are allow-listed for ``ULTRALYTICS_SAFE_LOAD=1`` checkpoint loading.
+
+A function is rebound in every loaded Ultralytics module that holds it (modules copy names with ``from ... import``),
+so the order in which Ultralytics and yolo-freq are imported does not matter.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+SUPPORTED_ULTRALYTICS = ((8, 4, 112), (8, 5, 0))  # [min, max): head outputs dicts and loss items dicts since 8.4.112
+_CFG = Path(__file__).resolve().parent / "cfg"
+CFG_DIR = _CFG if _CFG.is_dir() else Path(__file__).resolve().parents[1] / "cfg"  # wheel, else source checkout
+MODELS_DIR, DATASETS_DIR = CFG_DIR / "models", CFG_DIR / "datasets"
+
+_originals: dict = {}
+
+
+class ModelYAMLError(ValueError):
+    """A model YAML row could not be built; the message names the row and the reason."""
+
+
+def check_ultralytics_version(version: str | None = None) -> None:
+    """Raise ImportError with the supported range unless the installed Ultralytics is inside it."""
+    if version is None:
+        import ultralytics
+
+        version = ultralytics.__version__
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+    lo, hi = SUPPORTED_ULTRALYTICS
+    if not lo <= parts < hi:
+        rng = f">={'.'.join(map(str, lo))},<{'.'.join(map(str, hi[:2]))}"
+        raise ImportError(
+            f"yolo-freq supports ultralytics{rng}, but ultralytics {version} is installed. "
+            f"Install a supported version with: pip install 'ultralytics{rng}' "
+            f"(or set YOLO_FREQ_AUTOLOAD=0 to keep yolo-freq from loading into Ultralytics)."
+        )
+
+
+def _rebind(original, replacement) -> None:
+    """Point every loaded ``ultralytics.*`` module attribute that is ``original`` at ``replacement``."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("ultralytics") and module is not None:
+            for attr, value in list(vars(module).items()):
+                if value is original:
+                    setattr(module, attr, replacement)
+
+
+_MULTI_INPUT_BRANCH = """
+if m in _yolo_freq_multi_input_modules:
+    c1 = [ch[x] for x in f]
+    c2 = make_divisible(min(args[0], max_channels) * width, 8)
+    args = [c1, c2, *args[1:]]
+"""
+
+
+def _extended_parse_model(tasks):
+    """Compile ``tasks.parse_model`` anew with plugin blocks OR-ed into its channel-inference sets."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(tasks.parse_model)))
+    extended = {"base_modules": "_yolo_freq_base_modules", "repeat_modules": "_yolo_freq_repeat_modules"}
+    found = []
+
+    class AddPluginSets(ast.NodeTransformer):
+        def visit_Assign(self, node):
+            target = node.targets[0] if len(node.targets) == 1 else None
+            if isinstance(target, ast.Name) and target.id in extended:
+                found.append(target.id)
+                node.value = ast.BinOp(node.value, ast.BitOr(), ast.Name(extended[target.id], ast.Load()))
+            return node
+
+        def visit_If(self, node):
+            self.generic_visit(node)
+            test = node.test
+            if (
+                isinstance(test, ast.Compare)
+                and isinstance(test.left, ast.Name)
+                and test.left.id == "m"
+                and isinstance(test.ops[0], ast.In)
+                and isinstance(test.comparators[0], ast.Name)
+                and test.comparators[0].id == "base_modules"
+            ):
+                found.append("base_modules branch")
+                branch = ast.parse(_MULTI_INPUT_BRANCH).body[0]
+                branch.orelse = [node]
+                return branch
+            return node
+
+    tree = ast.fix_missing_locations(AddPluginSets().visit(tree))
+    if sorted(found) != sorted([*extended, "base_modules branch"]):
+        raise ImportError(
+            "yolo-freq could not find exactly one 'base_modules' set, one 'repeat_modules' set and one "
+            "'if m in base_modules:' branch in "
+            f"ultralytics.nn.tasks.parse_model (found {found}); this Ultralytics release is not supported: "
+            f"use ultralytics>={'.'.join(map(str, SUPPORTED_ULTRALYTICS[0]))},<8.5"
+        )
+    namespace = dict(vars(tasks))  # read-only snapshot for exec; the function's globals are tasks' own dict
+    exec(compile(tree, inspect.getsourcefile(tasks), "exec"), vars(tasks), namespace)
+    return namespace["parse_model"]
+
+
+def _row_context(tb, code) -> str:
+    """Describe the model-YAML row being built in the parse_model frame of traceback `tb`."""
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            loc = tb.tb_frame.f_locals
+            if "i" in loc and "args" in loc:
+                return f"layer {loc['i']} {[loc.get('f'), loc.get('n'), getattr(loc.get('m'), '__name__', loc.get('m')), loc['args']]}"
+        tb = tb.tb_next
+    return "a layer"
+
+
+def _make_parse_model(parse_model):
+    def parse_model_with_context(d, ch, verbose=True):
+        try:
+            return parse_model(d, ch, verbose)
+        except KeyError as e:  # globals()[name] of an unknown module name
+            raise ModelYAMLError(
+                f"{d.get('yaml_file', 'model YAML')}: unknown module {e} in {_row_context(e.__traceback__, parse_model.__code__)}. "
+                f"yolo-freq adds {', '.join(sorted(_plugin_blocks()))}; check the spelling."
+            ) from None
+        except (TypeError, ValueError, IndexError) as e:
+            if isinstance(e, ModelYAMLError):
+                raise
+            raise ModelYAMLError(
+                f"{d.get('yaml_file', 'model YAML')}: cannot build {_row_context(e.__traceback__, parse_model.__code__)}: {e}"
+            ) from e
+
+    parse_model_with_context.__wrapped__ = parse_model
+    parse_model_with_context.__doc__ = parse_model.__doc__
+    return parse_model_with_context
+
+
+def find_bundled(name: str | Path) -> Path | None:
+    """Return yolo-freq's bundled model or dataset YAML called `name` (a bare file name), or None."""
+    p = Path(str(name).strip())
+    if p.parent != Path(".") or p.suffix not in {".yaml", ".yml"}:
+        return None
+    for d in (MODELS_DIR, DATASETS_DIR):
+        if (d / p.name).is_file():
+            return d / p.name
+    return None
+
+
+def _make_check_file(check_file):
+    def check_file_with_bundled(file, *args, **kwargs):
+        if isinstance(file, (str, Path)) and not os.path.exists(str(file)):
+            bundled = find_bundled(file)
+            if bundled is not None:
+                return str(bundled)
+        return check_file(file, *args, **kwargs)
+
+    check_file_with_bundled.__wrapped__ = check_file
+    return check_file_with_bundled
+
+
+def _make_yaml_model_load(yaml_model_load, check_yaml):
+    def yaml_model_load_with_scales(path):
+        path = Path(path)
+        scaled = re.fullmatch(r"(.+)-([nslmx])", path.stem)
+        base = path
+        if scaled and not check_yaml(path, hard=False):
+            candidate = path.with_name(scaled[1] + path.suffix)
+            if check_yaml(candidate, hard=False):
+                base = candidate
+        d = yaml_model_load(base)
+        d["scale"] = (scaled[2] if base is not path else "") or d["scale"] or d.get("default_scale", "")
+        d["yaml_file"] = str(path)
+        return d
+
+    yaml_model_load_with_scales.__wrapped__ = yaml_model_load
+    return yaml_model_load_with_scales
+
+
+def _make_fuse(fuse, fusable):
+    def fuse_with_plugin_blocks(self, *args, **kwargs):
+        for m in self.modules():
+            if isinstance(m, fusable):
+                m.fuse()
+        return fuse(self, *args, **kwargs)
+
+    fuse_with_plugin_blocks.__wrapped__ = fuse
+    return fuse_with_plugin_blocks
+
+
+def _plugin_blocks() -> dict:
+    from yolo_freq import nn as blocks
+
+    return {name: getattr(blocks, name) for name in blocks.__all__}
+
+
+def register() -> None:
+    """Make Ultralytics know yolo-freq's blocks, model names and dataset names. Idempotent."""
+    from ultralytics.nn import tasks
+
+    if getattr(tasks, "_yolo_freq_registered", False):
+        return
+    check_ultralytics_version()
+    import torch
+    from ultralytics.utils import checks
+
+    from yolo_freq import nn as blocks
+
+    for name, cls in _plugin_blocks().items():
+        setattr(tasks, name, cls)
+    tasks._yolo_freq_base_modules = frozenset(blocks.BASE_BLOCKS)
+    tasks._yolo_freq_repeat_modules = frozenset(blocks.REPEAT_BLOCKS)
+    tasks._yolo_freq_multi_input_modules = frozenset(blocks.MULTI_INPUT_BLOCKS)
+
+    _originals.update(
+        parse_model=tasks.parse_model,
+        yaml_model_load=tasks.yaml_model_load,
+        check_file=checks.check_file,
+        fuse=tasks.BaseModel.fuse,
+    )
+    parse_model = _make_parse_model(_extended_parse_model(tasks))
+    check_file = _make_check_file(checks.check_file)
+    _rebind(_originals["check_file"], check_file)
+    _rebind(_originals["parse_model"], parse_model)
+    _rebind(_originals["yaml_model_load"], _make_yaml_model_load(_originals["yaml_model_load"], checks.check_yaml))
+    tasks.BaseModel.fuse = _make_fuse(_originals["fuse"], blocks.FUSABLE_BLOCKS)
+
+    torch.serialization.add_safe_globals(
+        [cls for cls in vars(blocks).values() if isinstance(cls, type) and issubclass(cls, torch.nn.Module)]
+    )
+    tasks._yolo_freq_registered = True
