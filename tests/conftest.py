@@ -18,7 +18,6 @@ OFFLINE_ENV = {
     "YOLO_AUTOINSTALL": "0",
     "YOLO_CONFIG_DIR": str(_HOME / "config"),
     "MPLCONFIGDIR": str(_HOME / "matplotlib"),
-    "YOLO_VERBOSE": "False",
 }
 os.environ.update(OFFLINE_ENV)
 

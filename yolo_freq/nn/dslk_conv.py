@@ -113,8 +113,8 @@ class C2fDSLKConv(C2f):
 
     Decision: the paper writes the final concat as (X1, Conv1x1(X), Y2^(1), Y2); since Conv1x1(X) is [X1, X2], that
     repeats X1 (and, for n = 1, Y2). We keep C2f's concat [X1, X2, Y^(1), ..., Y^(n)], which carries the same
-    information without duplicates, and reuse C2f's ``forward``/``forward_split`` so Ultralytics' exporter, which
-    swaps every C2f's forward for ``forward_split``, stays correct.
+    information without duplicates, and reuse C2f's ``forward``/``forward_split`` (behind an input-channel check) so
+    Ultralytics' exporter, which swaps every C2f's forward for ``forward_split``, stays correct.
 
     Args:
         c1 (int): Input channels.
@@ -134,7 +134,12 @@ class C2fDSLKConv(C2f):
         check_int("C2fDSLKConv", "n", n)
         if not isinstance(e, (int, float)) or isinstance(e, bool) or not 0 < e <= 4:
             raise ValueError(f"C2fDSLKConv: argument 'e' must be a number in (0, 4], got {e!r}")
-        self.c = max(int(c2 * e), 1)
+        self.c1, self.c = c1, max(int(c2 * e), 1)
         self.cv1 = Conv(c1, 2 * self.c, 1, 1)
         self.cv2 = Conv((2 + n) * self.c, c2, 1)
         self.m = nn.ModuleList(DSLKConv(self.c, self.c, shortcut, k, s) for _ in range(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """C2f's forward, with a clear error for a wrong input channel count."""
+        check_channels(self, x, self.c1)
+        return super().forward(x)

@@ -1,0 +1,147 @@
+"""PCB-FS blocks: shapes at odd sizes, gradients, bf16 autocast, reparameterisation, paper decisions, errors."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from yolo_freq.nn import C2fDSLKConv, DDConv, DSLKConv, GLAAttention
+from yolo_freq.nn.dslk_conv import stripe_shifts
+
+SIZES = [(1, 1), (2, 3), (7, 7), (13, 25), (40, 40)]  # odd and tiny feature maps occur at P5 for imgsz 64..1280
+
+BLOCKS = {
+    "DDConv": lambda: DDConv(32, 32),
+    "DDConv-proj": lambda: DDConv(32, 48),
+    "GLAAttention": lambda: GLAAttention(32, 32),
+    "GLAAttention-proj": lambda: GLAAttention(32, 16, heads=2),
+    "DSLKConv": lambda: DSLKConv(32, 32),
+    "C2fDSLKConv": lambda: C2fDSLKConv(32, 64, n=2, shortcut=True),
+}
+
+
+def _randomise_bn(module):
+    """Give BatchNorms non-trivial statistics so fusion is actually exercised."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.2)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+@pytest.mark.parametrize("hw", SIZES)
+def test_shapes_any_size(name, hw):
+    m = BLOCKS[name]().eval()
+    x = torch.randn(2, 32, *hw)
+    y = m(x)
+    c2 = {"DDConv-proj": 48, "GLAAttention-proj": 16, "C2fDSLKConv": 64}.get(name, 32)
+    assert y.shape == (2, c2, *hw)
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_gradients_reach_every_parameter(name):
+    m = BLOCKS[name]().train()
+    if isinstance(m, GLAAttention) and m.add:  # zero-initialised last BN gamma blocks the detail branch at init
+        torch.nn.init.ones_(m.detail[-1].bn.weight)
+    m(torch.randn(2, 32, 9, 11)).square().mean().backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, f"no gradient for {missing}"
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_bf16_autocast(name):
+    m = BLOCKS[name]().eval()
+    x = torch.randn(1, 32, 13, 7)
+    ref = m(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m(x)
+    assert torch.isfinite(y.float()).all()
+    assert (y.float() - ref).abs().max() <= 0.1 * ref.abs().max() + 0.1  # bf16 has ~3 significant digits
+
+
+def test_dslk_branches_equal_one_sparse_large_kernel():
+    m = DSLKConv(8, 8, k=13, s=5).eval()
+    m.beta.data.normal_()
+    _randomise_bn(m)
+    x = torch.randn(1, 8, 11, 9)
+    dense = m.bn(F.conv2d(x, m.large_kernel(), padding=6, groups=8))
+    assert torch.allclose(m._large(x), dense, atol=1e-5)
+    footprint = (m.large_kernel()[0, 0] != 0).sum().item()
+    assert footprint == 13 * 5 * 2 - 5 * 5  # horizontal + vertical stripe, centre counted once
+
+
+def test_stripe_shifts_cover_the_large_kernel():
+    for k, s in [(13, 5), (7, 3), (9, 5), (5, 5), (31, 5)]:
+        cols = set()
+        for dy, dx in stripe_shifts(k, s):
+            if dy == 0:
+                cols.update(range(dx - s // 2, dx + s // 2 + 1))
+        assert cols == set(range(-(k // 2), k // 2 + 1)), (k, s)
+
+
+@pytest.mark.parametrize("block", [lambda: DSLKConv(16, 16), lambda: DDConv(16, 16), lambda: C2fDSLKConv(16, 16, 2)])
+def test_fuse_preserves_output(block):
+    m = block().eval()
+    _randomise_bn(m)
+    for sub in m.modules():
+        if isinstance(sub, DSLKConv):
+            sub.beta.data.normal_()
+    x = torch.randn(2, 16, 13, 7)
+    ref = m(x)
+    for sub in m.modules():
+        if isinstance(sub, (DSLKConv, DDConv)):
+            sub.fuse()
+    n_params = sum(p.numel() for p in m.parameters())
+    assert torch.allclose(m(x), ref, rtol=1e-4, atol=1e-5)
+    assert n_params > 0
+
+
+def test_c2f_export_forward_split_matches_forward():
+    """Ultralytics' exporter swaps every C2f's forward for forward_split; both must agree for C2fDSLKConv."""
+    m = C2fDSLKConv(16, 32, 2, True).eval()
+    x = torch.randn(1, 16, 10, 10)
+    assert torch.equal(m(x), m.forward_split(x))
+
+
+def test_frft_orders_stay_in_paper_range():
+    m = DDConv(8, 8)
+    m.frft.order_logit.data = torch.tensor([-50.0, -1.0, 1.0, 50.0])
+    p = m.frft.order
+    assert p.min() >= 0.25 and p.max() <= 0.75
+    assert m.frft.kernel().shape == (8, 1, 7, 7)
+
+
+def test_gla_is_identity_at_initialisation():
+    """Decision: residual + zero-initialised detail BN, so inserting GLA-Attention starts as a no-op."""
+    m = GLAAttention(32, 32).eval()
+    x = torch.randn(1, 32, 8, 12)
+    assert torch.equal(m(x), x)
+
+
+def test_gla_paper_widths():
+    m = GLAAttention(512, 512)  # paper: 20x20x512, heads 4, dk 64, dv 512
+    assert (m.heads, m.key_dim, m.v) == (4, 64, 512)
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: DDConv(15, 16), "divisible by 2"),
+        (lambda: DDConv(16, 16, k=4), "odd integer"),
+        (lambda: GLAAttention(20, 20, heads=4), "divisible by 8"),
+        (lambda: GLAAttention(32, 32, heads="4"), "'heads' must be an integer"),
+        (lambda: DSLKConv(16, 16, k=3, s=5), "'k' must be an odd integer >= 5"),
+        (lambda: C2fDSLKConv(16, 16, 1, True, -0.5), "'e' must be a number"),
+    ],
+)
+def test_bad_arguments_name_the_block(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_channel_mismatch_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="was built for input"):
+        BLOCKS[name]().eval()(torch.randn(1, 8, 8, 8))
