@@ -86,7 +86,7 @@ def test_fuse_reparameterises_blocks_and_keeps_outputs():
         model.fuse(verbose=False)
         out = model(x)[0]
     assert len(list(model.modules())) < n_before
-    assert all(m.dense is not None for m in model.modules() if type(m).__name__ == "DSLKConv")
+    assert all(m.beta is None for m in model.modules() if type(m).__name__ == "DSLKConv")
     assert torch.allclose(out, ref, rtol=1e-4, atol=1e-3)
 
 

@@ -32,12 +32,17 @@ def model_cost(cfg: str, imgsz: int = 640) -> dict:
     return {"model": cfg, "params_M": params / 1e6, "gflops": counter.get_total_flops() / 1e9, "imgsz": imgsz}
 
 
+def info_table(models, imgsz: int = 640) -> str:
+    """Markdown table of params and GFLOPs for model YAMLs, as printed by ``yolo-freq info``."""
+    lines = [f"| model | params (M) | GFLOPs @{imgsz} |", "|---|---:|---:|"]
+    for r in (model_cost(m, imgsz) for m in models):
+        lines.append(f"| {r['model']} | {r['params_M']:.2f} | {r['gflops']:.1f} |")
+    return "\n".join(lines)
+
+
 def cmd_info(args) -> int:
     """Print params and GFLOPs of models side by side."""
-    rows = [model_cost(m, args.imgsz) for m in args.models]
-    print(f"{'model':<22}{'params (M)':>12}{f'GFLOPs@{args.imgsz}':>14}")
-    for r in rows:
-        print(f"{r['model']:<22}{r['params_M']:>12.2f}{r['gflops']:>14.1f}")
+    print(info_table(args.models, args.imgsz))
     return 0
 
 
