@@ -51,6 +51,16 @@ def test_gradients_reach_every_parameter(name):
 
 
 @pytest.mark.parametrize("name", BLOCKS)
+def test_channels_last_conversion(name):
+    """Ultralytics' AutoBackend converts models to channels_last; parameters must allow it and outputs keep."""
+    m = BLOCKS[name]().eval()
+    x = torch.randn(1, 32, 9, 7)
+    ref = m(x)
+    m.to(memory_format=torch.channels_last)
+    assert torch.allclose(m(x.to(memory_format=torch.channels_last)), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
 def test_bf16_autocast(name):
     m = BLOCKS[name]().eval()
     x = torch.randn(1, 32, 13, 7)

@@ -59,8 +59,9 @@ class DSLKConv(nn.Module):
         self.c1, self.k, self.s = c1, k, s
         self.shifts = stripe_shifts(k, s)
         self.pad = max(max(abs(dy), abs(dx)) for dy, dx in self.shifts)
-        self.weight = nn.Parameter(torch.empty(len(self.shifts), c1, 1, s, s))  # (M, c1, 1, s, s)
-        for w in self.weight:
+        # Branch-major (M * c1, 1, s, s): 4-D because Ultralytics converts models to channels_last, which 5-D rejects.
+        self.weight = nn.Parameter(torch.empty(len(self.shifts) * c1, 1, s, s))
+        for w in self.weight.data.view(len(self.shifts), c1, 1, s, s):
             nn.init.kaiming_uniform_(w, a=math.sqrt(5))
         self.beta = nn.Parameter(torch.zeros(len(self.shifts), s, s))  # sigmoid(0) = 0.5 for every tap
         self.bias = None  # set by fuse()
@@ -70,7 +71,8 @@ class DSLKConv(nn.Module):
 
     def branch_weight(self) -> torch.Tensor:
         """Gated branch kernels, shape (M, c1, 1, s, s)."""
-        return self.weight if self.beta is None else self.weight * self.beta.sigmoid()[:, None, None]
+        w = self.weight.reshape(len(self.shifts), self.c1, 1, self.s, self.s)
+        return w if self.beta is None else w * self.beta.sigmoid()[:, None, None]
 
     def large_kernel(self) -> torch.Tensor:
         """The equivalent sparse k x k depthwise kernel, shape (c1, 1, k, k)."""
@@ -104,7 +106,8 @@ class DSLKConv(nn.Module):
             return
         bn, std = self.bn, (self.bn.running_var + self.bn.eps).sqrt()
         scale = bn.weight / std
-        self.weight = nn.Parameter(self.branch_weight() * scale[None, :, None, None, None], requires_grad=False)
+        w = self.branch_weight() * scale[None, :, None, None, None]
+        self.weight = nn.Parameter(w.reshape(-1, 1, self.s, self.s), requires_grad=False)
         self.bias = nn.Parameter(bn.bias - bn.running_mean * scale, requires_grad=False)
         self.beta, self.bn = None, nn.Identity()
 
