@@ -46,6 +46,60 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _class_list(args) -> list[str] | None:
+    """Class names from --classes (comma separated) or --classes-file (one per line, or a data YAML's names)."""
+    if args.classes:
+        return [c.strip() for c in args.classes.split(",")]
+    if args.classes_file:
+        from pathlib import Path
+
+        from yolo_freq.data import ConversionError
+
+        path = Path(args.classes_file)
+        if not path.is_file():
+            raise ConversionError(f"--classes-file {path} does not exist")
+        if path.suffix.lower() in {".yaml", ".yml"}:
+            import yaml
+
+            try:
+                names = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("names")
+            except (yaml.YAMLError, AttributeError) as e:
+                raise ConversionError(f"--classes-file {path}: not a data YAML with a names key ({e})") from None
+            if not names:
+                raise ConversionError(f"--classes-file {path}: no 'names' key")
+            return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
+        return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    return None
+
+
+def cmd_convert(args) -> int:
+    """Convert an annotation folder to a YOLO dataset, print the report; 1 on problems under --strict, 2 on errors."""
+    from yolo_freq.data import ConversionError, ProblemsFound, convert
+
+    try:
+        report = convert(
+            args.source,
+            args.out,
+            fmt=args.format,
+            classes=_class_list(args),
+            val=args.val,
+            seed=args.seed,
+            strict=args.strict,
+            outside="reject" if args.reject_outside else "clip",
+            exist_ok=args.exist_ok,
+            link=args.link,
+        )
+    except ProblemsFound as e:
+        print(f"yolo-freq convert: {e}", file=sys.stderr)
+        return 1
+    except ConversionError as e:
+        print(f"yolo-freq convert: error: {e}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    print(f"Dataset YAML: {report.out}/data.yaml   (train with: yolo train data={report.out}/data.yaml model=...)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolo-freq", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +107,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", nargs="*", default=list(DEFAULT_INFO_MODELS), help="model YAMLs (bare names work)")
     p.add_argument("--imgsz", type=int, default=640, help="square input size for the FLOP count")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "convert",
+        help="annotations (Pascal VOC XML, COCO JSON, DeepPCB) to a YOLO dataset with a validation report",
+        description="Convert an annotation folder to DIR/images/{train,val}, DIR/labels/{train,val}, DIR/data.yaml and "
+        "DIR/report.txt. Bad records are reported and skipped; the source is never modified.",
+    )
+    p.add_argument("source", help="annotation folder (or one COCO JSON / VOC XML file)")
+    p.add_argument("--format", default="auto", choices=("auto", "voc", "coco", "deeppcb"), help="source format")
+    p.add_argument("--out", required=True, help="output dataset folder (new or empty)")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--classes", help="class names in id order, comma separated (default: from the data)")
+    names.add_argument("--classes-file", help="class names, one per line, or a data YAML whose names to use")
+    p.add_argument("--val", type=float, default=0.2, help="val fraction where the source has no split of its own")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stratified train/val split")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1, dataset not written) on any reported problem")
+    outside = p.add_mutually_exclusive_group()
+    outside.add_argument("--clip", action="store_true", help="clip boxes partly outside the image (default)")
+    outside.add_argument("--reject-outside", action="store_true", help="skip boxes partly outside the image")
+    p.add_argument("--exist-ok", action="store_true", help="replace an earlier conversion in --out")
+    p.add_argument("--link", action="store_true", help="hard-link images instead of copying them where possible")
+    p.set_defaults(func=cmd_convert)
     return parser
 
 

@@ -1,0 +1,163 @@
+"""``convert``: a folder of annotations (Pascal VOC XML, COCO JSON, DeepPCB txt) to a YOLO dataset and its report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ultralytics.utils import LOGGER
+
+from .coco import looks_like_coco, read_coco
+from .deeppcb import is_deeppcb, read_deeppcb
+from .records import ConversionError, ProblemsFound
+from .report import ConversionReport
+from .split import assign_splits
+from .validate import check_records
+from .voc import read_voc
+from .writer import OUTPUTS, write_dataset
+
+READERS = {"voc": read_voc, "coco": read_coco, "deeppcb": read_deeppcb}
+FORMATS = ("auto", *READERS)
+
+
+def detect_format(source: Path) -> str:
+    """Name the annotation format of a file or folder: ``deeppcb``, ``voc`` or ``coco``.
+
+    Raises:
+        ConversionError: When nothing, or more than one format, is found; the message says to pass ``--format``.
+    """
+    if source.is_file():
+        fmt = {".json": "coco", ".xml": "voc"}.get(source.suffix.lower())
+        if fmt is None:
+            raise ConversionError(
+                f"{source}: cannot tell the format of a '{source.suffix}' file; pass a folder or --format"
+            )
+        return fmt
+    if is_deeppcb(source):
+        return "deeppcb"
+
+    def visible(p: Path) -> bool:
+        return not any(s.startswith(".") for s in p.relative_to(source).parts)
+
+    found = []
+    if any(visible(p) for p in source.rglob("*.xml")):
+        found.append("voc")
+    if any(visible(p) and looks_like_coco(p) for p in source.rglob("*.json")):
+        found.append("coco")
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ConversionError(
+            f"{source}: no annotations found (looked for Pascal VOC *.xml, COCO *.json and DeepPCB's "
+            "trainval.txt/test.txt or *_not folders); check the folder, or pass --format"
+        )
+    raise ConversionError(f"{source}: holds both Pascal VOC XML and COCO JSON; pass --format voc or --format coco")
+
+
+def _prepare_out(out: Path, source: Path, exist_ok: bool) -> None:
+    """Refuse an output folder inside the source or holding other data; clear an earlier conversion's outputs."""
+    if out == source or (source.is_dir() and out.is_relative_to(source)):
+        raise ConversionError(
+            f"--out {out} is inside the source {source}; choose a folder outside it (the source is never modified)"
+        )
+    if out.exists() and not out.is_dir():
+        raise ConversionError(f"--out {out} is a file")
+    if out.exists():
+        ours = [out / name for name in OUTPUTS if (out / name).exists()]
+        if any(p.name not in ("report.txt", "report.json") for p in ours) and not exist_ok:
+            raise ConversionError(
+                f"--out {out} already holds a converted dataset; choose another folder or pass --exist-ok to replace it"
+            )
+        for p in ours:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if any(out.iterdir()) and not exist_ok:
+            raise ConversionError(f"--out {out} is not empty; choose an empty or new folder, or pass --exist-ok")
+
+
+def convert(
+    source: str | Path,
+    out: str | Path,
+    fmt: str = "auto",
+    classes: list[str] | None = None,
+    val: float = 0.2,
+    seed: int = 0,
+    strict: bool = False,
+    outside: str = "clip",
+    exist_ok: bool = False,
+    link: bool = False,
+    rename: dict[str, str] | None = None,
+) -> ConversionReport:
+    """Convert annotations to a YOLO detection dataset that stock ``yolo train`` accepts, with a validation report.
+
+    Writes ``out/images/{train,val}``, ``out/labels/{train,val}``, ``out/data.yaml`` (absolute ``path:``),
+    ``out/report.txt`` and ``out/report.json``. Images are copied (or hard-linked with ``link``); nothing in the
+    source is modified. Bad records are reported and skipped; nothing is dropped without a report line.
+
+    Args:
+        source (str | Path): Annotation folder (or one COCO JSON / VOC XML file).
+        out (str | Path): Output folder, new or empty (or an earlier conversion's, with ``exist_ok``).
+        fmt (str): ``auto``, ``voc``, ``coco`` or ``deeppcb``.
+        classes (list[str] | None): Class map in id order; boxes of other classes are skipped and reported. None
+            takes the classes from the data (COCO category order, DeepPCB type order, VOC names sorted).
+        val (float): Fraction of images drawn for val when the source has no val/test split of its own.
+        seed (int): Seed of that draw.
+        strict (bool): Raise ProblemsFound (writing only the report) when the report has any problem.
+        outside (str): ``clip`` boxes partly outside the image to it, or ``reject`` them; both are reported.
+        exist_ok (bool): Replace an earlier conversion in ``out``.
+        link (bool): Hard-link images instead of copying where the file system allows.
+        rename (dict[str, str] | None): Source label -> class name, applied before the class map (e.g. to map a
+            dataset's own spelling onto yours).
+
+    Returns:
+        (ConversionReport): What was written and every issue found.
+
+    Raises:
+        ConversionError: For a missing source, an undetectable format, an unusable output folder, a bad class list
+            or nothing left to convert; its subclass ProblemsFound for any problem under ``strict``.
+    """
+    source = Path(source).expanduser().resolve()
+    out = Path(out).expanduser().resolve()
+    if not source.exists():
+        raise ConversionError(f"source {source} does not exist")
+    if fmt not in FORMATS:
+        raise ConversionError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if outside not in ("clip", "reject"):
+        raise ConversionError(f"outside must be 'clip' or 'reject', not {outside!r}")
+    if not 0 <= val < 1:
+        raise ConversionError(f"val must be a fraction in [0, 1), not {val}")
+    if classes is not None:
+        classes = [c.strip() for c in classes]
+        if not classes or not all(classes) or len(set(classes)) != len(classes):
+            raise ConversionError(f"the class list must be non-empty names without repeats, got {classes}")
+    _prepare_out(out, source, exist_ok)
+    fmt = detect_format(source) if fmt == "auto" else fmt
+    if fmt == "deeppcb" and not source.is_dir():
+        raise ConversionError(f"{source}: DeepPCB needs its folder (PCBData or above), not a file")
+    root = source if source.is_dir() else source.parent
+    report = ConversionReport(source=str(source), fmt=fmt, out=str(out), strict=strict)
+    LOGGER.info(f"Reading {fmt} annotations from {source}...")
+    records, found_names = READERS[fmt](source, report)
+    if rename:
+        for r in records:
+            for b in r.boxes:
+                b.label = rename.get(b.label, b.label)
+        found_names = list(dict.fromkeys(rename.get(n, n) for n in found_names))
+    report.names = names = classes or found_names
+    report.boxes_read = sum(len(r.boxes) for r in records)
+    if records and not names:
+        raise ConversionError(f"{source}: the annotations name no class; pass --classes")
+    items = check_records(records, names, root, report, outside) if records else []
+    splits = assign_splits(items, val, seed, report) if items else {}
+    if not splits.get("train"):
+        report.save(out)
+        raise ConversionError(f"nothing to convert: no usable annotated image in {source}.\n{report.summary()}")
+    if strict and report.problems:
+        report.save(out)
+        raise ProblemsFound(
+            f"{report.problems} problems found under --strict, dataset not written; "
+            f"every line is in {out / 'report.txt'}.\n{report.summary()}",
+            report,
+        )
+    write_dataset(splits, names, out, root, report, link)
+    report.save(out)
+    return report

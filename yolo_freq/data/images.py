@@ -1,0 +1,136 @@
+"""Finding image files that annotations name, and checking that Ultralytics can read them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from pathlib import Path
+
+from PIL import Image
+
+# The image suffixes Ultralytics trains on (ultralytics.data.utils.IMG_FORMATS), kept here so that listing a
+# folder does not import the data package of Ultralytics.
+IMAGE_SUFFIXES = {
+    ".avif",
+    ".bmp",
+    ".dng",
+    ".heic",
+    ".heif",
+    ".jp2",
+    ".jpeg",
+    ".jpg",
+    ".mpo",
+    ".png",
+    ".tif",
+    ".tiff",
+    ".webp",
+}
+SPLIT_WORDS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+def list_images(root: Path, exclude=lambda p: False) -> list[Path]:
+    """All image files under ``root`` (recursively, sorted), hidden folders and ``exclude(path)`` ones left out."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        for f in sorted(filenames):
+            p = Path(dirpath) / f
+            if p.suffix.lower() in IMAGE_SUFFIXES and not f.startswith(".") and not exclude(p):
+                found.append(p)
+    return found
+
+
+def index_by_name(images: list[Path]) -> dict[str, list[Path]]:
+    """Images grouped by lower-case file name and by lower-case stem (keys ``name:x.jpg`` and ``stem:x``)."""
+    index = defaultdict(list)
+    for p in images:
+        index[f"name:{p.name.lower()}"].append(p)
+        index[f"stem:{p.stem.lower()}"].append(p)
+    return index
+
+
+def split_word(path_parts) -> str | None:
+    """The split (train/val/test) that folder or file names such as ``train2017`` or ``images/val`` denote."""
+    for part in reversed(list(path_parts)):
+        for word in "".join(c if c.isalpha() else " " for c in part.lower()).split():
+            if word in SPLIT_WORDS:
+                return SPLIT_WORDS[word]
+    return None
+
+
+def pick_closest(candidates: list[Path], anchor: Path, split: str | None = None) -> tuple[Path | None, str]:
+    """Choose the candidate image nearest to the annotation file ``anchor``.
+
+    Nearest means the longest common folder prefix, then a folder whose name denotes the annotation's own split
+    (``train2017/`` for ``instances_train2017.json``), then the shallowest path.
+
+    Args:
+        candidates (list[Path]): Image files with the right name.
+        anchor (Path): The annotation file.
+        split (str | None): The annotation file's split, if any.
+
+    Returns:
+        (tuple[Path | None, str]): The chosen image, or None with the reason (none found, or a tie).
+    """
+    if not candidates:
+        return None, "not found"
+
+    def score(p: Path):
+        common = len(Path(os.path.commonpath([p.parent, anchor.parent])).parts)
+        same_split = split is not None and split_word(p.parent.parts[common:]) == split
+        return common, same_split, -len(p.parts)
+
+    ranked = sorted(candidates, key=score, reverse=True)
+    if len(ranked) > 1 and score(ranked[0]) == score(ranked[1]):
+        tied = ", ".join(str(p) for p in ranked if score(p) == score(ranked[0]))
+        return None, f"ambiguous: several images fit equally well ({tied})"
+    return ranked[0], ""
+
+
+def check_image(path: Path) -> tuple[int, int]:
+    """Open an image as Ultralytics' dataset check does and return its (width, height) after EXIF rotation.
+
+    Args:
+        path (Path): Image file.
+
+    Returns:
+        (tuple[int, int]): Width and height in pixels.
+
+    Raises:
+        ValueError: With the reason when the file is empty, not an image, of a format Ultralytics does not train on,
+            under 10 pixels on a side, or a JPEG that is cut short and does not decode.
+    """
+    from ultralytics.data.utils import exif_size
+
+    if path.stat().st_size == 0:
+        raise ValueError("empty file")
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            fmt = (im.format or "").lower()
+            w, h = exif_size(im)
+            truncated = False
+            if fmt in {"jpeg", "mpo"}:
+                with open(path, "rb") as f:
+                    f.seek(-2, 2)
+                    truncated = f.read() != b"\xff\xd9"
+            if truncated:  # Ultralytics re-saves such JPEGs when they decode; find out now whether they do
+                im.load()
+    except Exception as e:  # noqa: BLE001  (PIL raises many types: UnidentifiedImageError, OSError, SyntaxError...)
+        raise ValueError(f"{type(e).__name__}: {e}") from None
+    if f".{fmt}" not in IMAGE_SUFFIXES | {".jpeg2000"}:
+        raise ValueError(f"format {fmt or 'unknown'} is not one Ultralytics trains on")
+    if w < 10 or h < 10:
+        raise ValueError(f"{w}x{h} pixels; Ultralytics needs at least 10 on each side")
+    return w, h
+
+
+def file_digest(path: Path) -> str:
+    """Content hash of a file, to find the same image under two names."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

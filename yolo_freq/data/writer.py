@@ -1,0 +1,93 @@
+"""Writes a YOLO detection dataset: images/{split}, labels/{split} and data.yaml."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import yaml
+from ultralytics.utils import TQDM
+
+from .report import ConversionReport
+from .split import Item
+
+OUTPUTS = ("images", "labels", "data.yaml", "report.txt", "report.json")  # what a conversion writes into its folder
+
+
+def place_image(src: Path, dst: Path, link: bool = False) -> None:
+    """Copy ``src`` to ``dst``, or hard-link it when ``link`` is set and both are on one file system.
+
+    A hard link shares the file with the source; Ultralytics replaces (never rewrites) images it repairs, so the
+    source stays untouched either way.
+    """
+    if link:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:  # another file system, or links unsupported: copy instead
+            pass
+    shutil.copy2(src, dst)
+
+
+def unique_names(items: list[Item], root: Path) -> list[str]:
+    """Output stems for items: the record's name, or its source path joined with '__' where names collide."""
+    taken, result = Counter(r.name for r, _ in items), []
+    used = set()
+    for r, _ in items:
+        name = r.name
+        if taken[name] > 1:
+            rel = r.image.relative_to(root).with_suffix("") if r.image.is_relative_to(root) else Path(r.image.stem)
+            name = "__".join(rel.parts)
+        base, k = name, 2
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        result.append(name)
+    return result
+
+
+def write_dataset(
+    splits: dict[str, list[Item]], names: list[str], out: Path, root: Path, report: ConversionReport, link: bool = False
+) -> Path:
+    """Write images, label files and ``data.yaml`` (absolute ``path:``) into ``out``.
+
+    Args:
+        splits (dict[str, list[Item]]): Items per split (``train``, ``val``, maybe ``test``).
+        names (list[str]): Class map, index = class id.
+        out (Path): Output folder; ``images/`` and ``labels/`` must not exist yet.
+        root (Path): Source folder, to name colliding files after their source path.
+        report (ConversionReport): Receives images and boxes written per split.
+        link (bool): Hard-link images instead of copying them where possible.
+
+    Returns:
+        (Path): The data YAML.
+    """
+    all_items = [it for items in splits.values() for it in items]
+    stems = dict(zip((id(it) for it in all_items), unique_names(all_items, root)))
+    bar = TQDM(total=len(all_items), desc=f"Writing {out}", unit="images")
+    for split, items in splits.items():
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        report.images[split] = len(items)
+        report.boxes[split] = Counter({n: 0 for n in names})
+        for it in items:
+            r, rows = it
+            stem = stems[id(it)]
+            place_image(r.image, out / "images" / split / f"{stem}{r.image.suffix}", link)
+            (out / "labels" / split / f"{stem}.txt").write_text("".join(f"{row}\n" for row in rows), encoding="utf-8")
+            report.boxes[split].update(names[int(row.split()[0])] for row in rows)
+            bar.update()
+    bar.close()
+    data = {"path": str(out), "train": "images/train", "val": "images/val" if splits.get("val") else "images/train"}
+    if splits.get("test"):
+        data["test"] = "images/test"
+    data["names"] = dict(enumerate(names))
+    header = (
+        f"# Written by `yolo-freq convert` from {report.source} ({report.fmt}); see report.txt beside this file.\n"
+        + ("# No val images (val fraction 0): val points at train.\n" if not splits.get("val") else "")
+    )
+    data_yaml = out / "data.yaml"
+    data_yaml.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return data_yaml
