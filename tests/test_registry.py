@@ -127,6 +127,24 @@ def test_malformed_yaml_row_names_the_layer(tmp_path, old, new, match):
         DetectionModel(_yaml_with_row(tmp_path, old, new), verbose=False)
 
 
+def test_multi_input_block_with_one_input_names_the_layer(tmp_path):
+    text = (registry.MODELS_DIR / "sd-gasnet.yaml").read_text()
+    row = next(line for line in text.splitlines() if ", MFA," in line)
+    broken = row.replace(row[row.index("[[") : row.index("]") + 1], "[9")  # 'from' list -> single index
+    (tmp_path / "broken.yaml").write_text(text.replace(row, broken))
+    with pytest.raises(registry.ModelYAMLError, match=r"MFA: takes .* 'from' must be a list"):
+        DetectionModel(str(tmp_path / "broken.yaml"), verbose=False)
+
+
+def test_string_argument_that_is_not_a_literal_names_the_layer(tmp_path):
+    text = (registry.MODELS_DIR / "yolov8-fdsa.yaml").read_text()
+    row = next(line for line in text.splitlines() if "FDSA," in line)
+    args = row[row.index("FDSA, [") + len("FDSA, [") : row.index("]", row.index("FDSA, ["))]
+    (tmp_path / "broken.yaml").write_text(text.replace(row, row.replace(args, args.split(",")[0] + ", bior2.2")))
+    with pytest.raises(registry.ModelYAMLError, match=r"cannot build layer \d+"):
+        DetectionModel(str(tmp_path / "broken.yaml"), verbose=False)
+
+
 def test_version_guard_names_the_supported_range():
     registry.check_ultralytics_version("8.4.190")
     for bad in ("8.3.200", "8.5.0", "9.0.1"):

@@ -69,7 +69,7 @@ def _rebind(original, replacement) -> None:
 
 _MULTI_INPUT_BRANCH = """
 if m in _yolo_freq_multi_input_modules:
-    c1 = [ch[x] for x in f]
+    c1 = [ch[x] for x in (f if isinstance(f, list) else [f])]  # a single index reaches the block's own check
     c2 = make_divisible(min(args[0], max_channels) * width, 8)
     args = [c1, c2, *args[1:]]
 """
@@ -139,7 +139,7 @@ def _make_parse_model(parse_model):
                 f"{d.get('yaml_file', 'model YAML')}: unknown module {e} in {_row_context(e.__traceback__, parse_model.__code__)}. "
                 f"yolo-freq adds {', '.join(sorted(_plugin_blocks()))}; check the spelling."
             ) from None
-        except (TypeError, ValueError, IndexError) as e:
+        except (TypeError, ValueError, IndexError, SyntaxError) as e:  # SyntaxError: literal_eval of e.g. "bior2.2"
             if isinstance(e, ModelYAMLError):
                 raise
             raise ModelYAMLError(

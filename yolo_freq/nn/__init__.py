@@ -1,16 +1,39 @@
 """yolo-freq's network blocks, one paper concept per file."""
 
+from .cs import CS, BottleRep
 from .ddconv import DDConv, FrFTConv
 from .dslk_conv import C2fDSLKConv, DSLKConv
+from .fdsa import FDSA
+from .fgpem import FGPEM
 from .gla_attention import GLAAttention
+from .haar_down import HaarDown
+from .inject import Inject
+from .mfa import MFA
+from .wavelet import DWT2d, IDWT2d
 
 # Blocks whose YAML rows get Ultralytics' (c1, c2, ...) channel inference and width scaling.
-BASE_BLOCKS = (DDConv, GLAAttention, C2fDSLKConv)
+BASE_BLOCKS = (DDConv, GLAAttention, C2fDSLKConv, FGPEM, CS, FDSA, HaarDown)
 # Of those, the ones that also take a repeat count n as their third argument.
 REPEAT_BLOCKS = (C2fDSLKConv,)
 # Blocks with a list of inputs (YAML `from: [i, j, ...]`), built as (c1_list, c2, ...) with c2 width-scaled.
-MULTI_INPUT_BLOCKS = ()
-# Blocks with an inference-time reparameterisation, applied by model.fuse().
+MULTI_INPUT_BLOCKS = (MFA, Inject)
+# Blocks with an inference-time reparameterisation, applied by model.fuse(). MFA and CS (BottleRep) are built from
+# Ultralytics' RepConv, which BaseModel.fuse() folds itself, so they need no entry here.
 FUSABLE_BLOCKS = (DDConv, DSLKConv)
 
-__all__ = ("C2fDSLKConv", "DDConv", "DSLKConv", "FrFTConv", "GLAAttention")
+__all__ = (
+    "CS",
+    "FDSA",
+    "FGPEM",
+    "MFA",
+    "BottleRep",
+    "C2fDSLKConv",
+    "DDConv",
+    "DSLKConv",
+    "DWT2d",
+    "FrFTConv",
+    "GLAAttention",
+    "HaarDown",
+    "IDWT2d",
+    "Inject",
+)

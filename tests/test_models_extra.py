@@ -1,0 +1,258 @@
+"""SD-GASNet and YOLOv8 + FDSA models: every scale, every input size, bf16, fusion, ONNX parity, safe-load reload."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from ultralytics.nn.tasks import DetectionModel
+
+from yolo_freq import nn as blocks
+from yolo_freq.nn import CS, FDSA, FGPEM, MFA, BottleRep, DWT2d, HaarDown, IDWT2d, Inject
+from yolo_freq.registry import MODELS_DIR, ModelYAMLError
+
+MODELS = ["sd-gasnet", "yolov8-fdsa"]
+
+
+def anchors(h, w):
+    return sum(-(-h // s) * -(-w // s) for s in (8, 16, 32))
+
+
+def randomise(model):
+    """Trained-looking BN statistics, retention factors and class biases (scores near 0.5, not 1e-4)."""
+    gen = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+        if isinstance(m, BottleRep):
+            m.alpha_logit.data.copy_(torch.randn(m.c, generator=gen))
+    for seq in model.model[-1].cv3:
+        seq[-1].bias.data.zero_()
+    return model
+
+
+@pytest.fixture(scope="module")
+def models_n():
+    torch.manual_seed(0)
+    return {name: randomise(DetectionModel(f"{name}-n.yaml", verbose=False)).eval() for name in MODELS}
+
+
+def test_blocks_are_registered_with_the_right_channel_rules():
+    from ultralytics.nn import tasks
+
+    new = (MFA, FGPEM, Inject, CS, BottleRep, FDSA, HaarDown, DWT2d, IDWT2d)
+    assert all(getattr(tasks, cls.__name__) is cls for cls in new)
+    assert {FGPEM, CS, FDSA, HaarDown} <= set(blocks.BASE_BLOCKS) and {MFA, Inject} == set(blocks.MULTI_INPUT_BLOCKS)
+    assert set(new) <= set(torch.serialization.get_safe_globals())  # helpers too: checkpoints pickle them
+
+
+def test_sd_gasnet_layout(models_n):
+    """AES-FPN per modules.md: MFA over P2..P5, FGPEM low / high, low into P3, high into P4, CS on P5, Detect."""
+    layers = models_n["sd-gasnet"].model
+    mfa = next(m for m in layers if isinstance(m, MFA))
+    assert mfa.f == [2, 4, 6, 9] and mfa.ref == 2
+    fgpem = [m for m in layers if isinstance(m, FGPEM)]
+    assert [(m.band, m.f) for m in fgpem] == [("low", mfa.i), ("high", mfa.i)]
+    inject = [m for m in layers if isinstance(m, Inject)]
+    assert [m.f for m in inject] == [[4, fgpem[0].i], [6, fgpem[1].i]]
+    cs = next(m for m in layers if isinstance(m, CS))
+    assert layers[-1].f == [inject[0].i + 1, cs.i - 4, cs.i]
+    assert [m.c1 for m in models_n["yolov8-fdsa"].model if isinstance(m, FDSA)] == [64, 128, 256]
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("scale", ["n", "s", "m", "l", "x"])
+def test_every_scale_builds_and_runs(name, scale):
+    model = DetectionModel(f"{name}-{scale}.yaml", verbose=False).eval()
+    with torch.no_grad():
+        y = model(torch.rand(1, 3, 64, 64))[0]
+    assert y.shape == (1, 84, anchors(64, 64)) and torch.isfinite(y).all()
+    if scale == "s":
+        bare = DetectionModel(f"{name}.yaml", verbose=False)  # bare name builds the paper's s scale
+        assert sum(p.numel() for p in bare.parameters()) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("imgsz", [64, 96, 320])
+def test_forward_at_small_and_medium_sizes(models_n, name, imgsz):
+    with torch.no_grad():
+        y = models_n[name](torch.rand(1, 3, imgsz, imgsz))[0]
+    assert y.shape == (1, 84, anchors(imgsz, imgsz)) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_side_multiple_of_32_from_64_to_1280(models_n, name):
+    """Every imgsz 64..1280 (step 32) as the height, and for SD-GASNet also as the width (P5 2..40, odd included).
+
+    FDSA treats both axes alike; MFA and Inject resample each axis separately, so SD-GASNet gets both sweeps.
+    """
+    model = models_n[name]
+    with torch.no_grad():
+        for side in range(64, 1281, 32):
+            for h, w in ((side, 64), (64, side)) if name == "sd-gasnet" else ((side, 64),):
+                y = model(torch.rand(1, 3, h, w))[0]
+                assert y.shape == (1, 84, anchors(h, w)) and torch.isfinite(y).all(), (h, w)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_training_step_and_bf16_autocast(models_n, name):
+    model = copy.deepcopy(models_n[name]).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(2, 3, 96, 128))
+    loss = sum(o.float().square().mean() for o in (out["boxes"], out["scores"]) if torch.is_tensor(o))
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]  # DFL conv is fixed
+    assert not missing, f"no gradient for {missing[:5]}"
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(torch.rand(1, 3, 96, 96))[0]
+    assert torch.isfinite(y.float()).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fused_model_equals_unfused(models_n, name):
+    model = copy.deepcopy(models_n[name])
+    x = torch.rand(1, 3, 320, 256)
+    with torch.no_grad():
+        ref = model(x)[0]
+        before = sum(1 for _ in model.modules())
+        model.fuse(verbose=False)
+        out = model(x)[0]
+    assert sum(1 for _ in model.modules()) < before
+    assert model.is_fused()
+    rel = ((out - ref).abs().max() / ref.abs().max()).item()
+    assert rel <= 1e-4, f"fused differs from unfused by {rel:.2e} relative"
+    assert (out[:, 4:] - ref[:, 4:]).abs().max() <= 1e-4  # scores, not only the large box coordinates
+
+
+@pytest.mark.parametrize(
+    "name, dynamic", [("sd-gasnet", False), ("yolov8-fdsa", False), ("sd-gasnet", True), ("yolov8-fdsa", True)]
+)
+def test_onnx_export_matches_pytorch(models_n, tmp_path, monkeypatch, name, dynamic):
+    """Stock Ultralytics export (it fuses first), then onnxruntime vs the fused PyTorch model on the same input.
+
+    With dynamic axes the graph must follow the input size: FGPEM rebuilds its bases, FDSA pads odd sizes by the
+    traced parity, MFA / Inject interpolate to the traced size.
+    """
+    ort = pytest.importorskip("onnxruntime")
+    from ultralytics import YOLO
+
+    monkeypatch.chdir(tmp_path)
+    yolo = YOLO(f"{name}-n.yaml")
+    yolo.model.load_state_dict(models_n[name].state_dict())
+    path = yolo.export(format="onnx", imgsz=320, dynamic=dynamic, verbose=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model = copy.deepcopy(models_n[name]).fuse(verbose=False)
+    for h, w in [(320, 320), (352, 224)] if dynamic else [(320, 320)]:  # 352: P5 = 11, odd, unlike at 320
+        x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h))
+        onnx_out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        with torch.no_grad():
+            torch_out = model(x)[0].numpy()
+        assert onnx_out.shape == torch_out.shape == (1, 84, anchors(h, w))
+        box_err = np.abs(onnx_out[:, :4] - torch_out[:, :4]).max()
+        score_err = np.abs(onnx_out[:, 4:] - torch_out[:, 4:]).max()
+        assert torch_out[:, 4:].max() > 0.1  # scores are not all ~0, so the comparison means something
+        assert box_err <= 1e-2, f"boxes differ by {box_err} px at {h}x{w}"
+        assert score_err <= 1e-4, f"scores differ by {score_err} at {h}x{w}"
+
+
+def test_checkpoint_reloads_in_fresh_process_under_safe_load(models_n, tmp_path, offline_env):
+    """Checkpoints hold the blocks by import path; ULTRALYTICS_SAFE_LOAD=1 must accept all of them."""
+    from ultralytics import YOLO
+
+    x = torch.rand(1, 3, 96, 64, generator=torch.Generator().manual_seed(1))
+    np.save(tmp_path / "x.npy", x.numpy())
+    refs = {}
+    for name in MODELS:
+        yolo = YOLO(f"{name}-n.yaml")
+        yolo.model.load_state_dict(models_n[name].state_dict())
+        yolo.save(tmp_path / f"{name}.pt")  # saved in fp16, like Ultralytics' own checkpoints
+        with torch.no_grad():
+            refs[name] = copy.deepcopy(models_n[name]).half().float()(x)[0].numpy()
+    code = (
+        "import sys, numpy as np, torch\n"
+        "from ultralytics import YOLO\n"
+        "x = torch.from_numpy(np.load('x.npy'))\n"
+        "for name in sys.argv[1:]:\n"
+        "    model = YOLO(name + '.pt').model.float().eval()\n"
+        "    with torch.no_grad():\n"
+        "        np.save(name + '.out.npy', model(x)[0].numpy())\n"
+    )
+    env = {**offline_env, "ULTRALYTICS_SAFE_LOAD": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *MODELS],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in MODELS:
+        out = np.load(tmp_path / f"{name}.out.npy")
+        assert np.abs(out - refs[name]).max() <= 1e-4 * np.abs(refs[name]).max(), name
+
+
+def _yaml(name: str) -> dict:
+    d = yaml.safe_load((MODELS_DIR / f"{name}.yaml").read_text())
+    d["scale"], d["yaml_file"] = "n", f"{name}-n.yaml"
+    return d
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda d: d["head"][0][3].__setitem__(1, "dmey"), r"layer 10 .*FDSA: wavelet 'dmey' has FIR filters"),
+        (lambda d: d["head"][1][3].__setitem__(1, "sym1"), r"layer 11 .*FDSA: wavelet 'sym1' is not a PyWavelets"),
+        (lambda d: d["head"][0][3].__setitem__(1, "db2"), None),  # another orthogonal wavelet by name works
+    ],
+)
+def test_fdsa_wavelet_from_yaml(edit, match):
+    d = _yaml("yolov8-fdsa")
+    edit(d)
+    if match is None:
+        model = DetectionModel(d, verbose=False)
+        assert model.model[10].dwt.wavelet == "db2"
+        return
+    with pytest.raises(ModelYAMLError, match=match):
+        DetectionModel(d, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "row, value, match",
+    [
+        (0, [[9], 1, "MFA", [256]], r"layer 10 .*MFA: takes 2 or more inputs"),
+        (1, [10, 1, "FGPEM", [256, "mid"]], r"layer 11 .*FGPEM: argument 'band' must be one of"),
+        (3, [[4, 11, 12], 1, "Inject", [256]], r"layer 13 .*Inject: takes 2 inputs"),
+    ],
+)
+def test_sd_gasnet_yaml_errors_name_the_row(row, value, match):
+    d = _yaml("sd-gasnet")
+    d["head"][row] = value
+    with pytest.raises(ModelYAMLError, match=match):
+        DetectionModel(d, verbose=False)
+
+
+def test_haar_down_is_a_drop_in_for_strided_convs():
+    import ultralytics
+
+    d = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg" / "models" / "v8" / "yolov8.yaml").read_text())
+    replaced = 0
+    for row in d["backbone"]:
+        if row[2] == "Conv" and row[3][1:] == [3, 2] and row[0] == -1 and replaced < 4 and row is not d["backbone"][0]:
+            row[2], row[3] = "HaarDown", row[3][:1]
+            replaced += 1
+    d["scale"] = "n"
+    model = DetectionModel(d, verbose=False).eval()
+    assert sum(isinstance(m, HaarDown) for m in model.modules()) == replaced == 4
+    with torch.no_grad():
+        for h, w in [(64, 64), (96, 160), (224, 128)]:  # odd feature sizes (P5 of 96 = 3, of 224 = 7) included
+            assert model(torch.rand(1, 3, h, w))[0].shape == (1, 84, anchors(h, w))
