@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from ultralytics.nn.modules import Conv, RepConv
 from ultralytics.utils.torch_utils import fuse_conv_and_bn
 
+from helpers import randomise
 from yolo_freq.nn import CS, FGPEM, MFA, BottleRep, Inject
 from yolo_freq.nn._resample import resize_to
 from yolo_freq.nn.fgpem import dct_index, pdct_basis, preset_positions
@@ -22,19 +23,6 @@ def levels(h: int, w: int, n: int = 4):
         h, w = -(-h // 2), -(-w // 2)
         sizes.append((h, w))
     return sizes[1:]
-
-
-def randomise(module):
-    """Non-trivial BN statistics and retention factors, so that fusion is actually exercised."""
-    for m in module.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.2)
-        if isinstance(m, BottleRep):
-            m.alpha_logit.data.normal_()
-    return module
 
 
 def fuse(module):

@@ -11,6 +11,7 @@ import torch
 import yaml
 from ultralytics.nn.tasks import DetectionModel
 
+from helpers import randomise
 from yolo_freq import nn as blocks
 from yolo_freq.nn import CS, FDSA, FGPEM, MFA, BottleRep, DWT2d, HaarDown, IDWT2d, Inject
 from yolo_freq.registry import MODELS_DIR, ModelYAMLError
@@ -22,17 +23,9 @@ def anchors(h, w):
     return sum(-(-h // s) * -(-w // s) for s in (8, 16, 32))
 
 
-def randomise(model):
-    """Trained-looking BN statistics, retention factors and class biases (scores near 0.5, not 1e-4)."""
-    gen = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
-        if isinstance(m, BottleRep):
-            m.alpha_logit.data.copy_(torch.randn(m.c, generator=gen))
+def trained_looking(model):
+    """Randomised BN statistics and retention factors, class biases zeroed (scores near 0.5, not 1e-4)."""
+    randomise(model)
     for seq in model.model[-1].cv3:
         seq[-1].bias.data.zero_()
     return model
@@ -41,7 +34,7 @@ def randomise(model):
 @pytest.fixture(scope="module")
 def models_n():
     torch.manual_seed(0)
-    return {name: randomise(DetectionModel(f"{name}-n.yaml", verbose=False)).eval() for name in MODELS}
+    return {name: trained_looking(DetectionModel(f"{name}-n.yaml", verbose=False)).eval() for name in MODELS}
 
 
 def test_blocks_are_registered_with_the_right_channel_rules():

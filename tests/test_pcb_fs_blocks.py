@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import randomise
 from yolo_freq.nn import C2fDSLKConv, DDConv, DSLKConv, GLAAttention
 from yolo_freq.nn.dslk_conv import stripe_shifts
 
@@ -17,16 +18,6 @@ BLOCKS = {
     "DSLKConv": lambda: DSLKConv(32, 32),
     "C2fDSLKConv": lambda: C2fDSLKConv(32, 64, n=2, shortcut=True),
 }
-
-
-def _randomise_bn(module):
-    """Give BatchNorms non-trivial statistics so fusion is actually exercised."""
-    for m in module.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.2)
 
 
 @pytest.mark.parametrize("name", BLOCKS)
@@ -74,7 +65,7 @@ def test_bf16_autocast(name):
 def test_dslk_branches_equal_one_sparse_large_kernel():
     m = DSLKConv(8, 8, k=13, s=5).eval()
     m.beta.data.normal_()
-    _randomise_bn(m)
+    randomise(m)
     x = torch.randn(1, 8, 11, 9)
     dense = m.bn(F.conv2d(x, m.large_kernel(), padding=6, groups=8))
     assert torch.allclose(m._large(x), dense, atol=1e-5)
@@ -94,7 +85,7 @@ def test_stripe_shifts_cover_the_large_kernel():
 @pytest.mark.parametrize("block", [lambda: DSLKConv(16, 16), lambda: DDConv(16, 16), lambda: C2fDSLKConv(16, 16, 2)])
 def test_fuse_preserves_output(block):
     m = block().eval()
-    _randomise_bn(m)
+    randomise(m)
     for sub in m.modules():
         if isinstance(sub, DSLKConv):
             sub.beta.data.normal_()

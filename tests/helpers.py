@@ -1,0 +1,20 @@
+"""Helpers shared by the tests (importable because pytest puts this folder on sys.path)."""
+
+import torch
+
+
+def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give BatchNorms trained-looking statistics and BottleReps non-default retention factors, deterministically,
+    so that reparameterisation (BN folding, RepVGG fusion) is actually exercised by fused-vs-unfused comparisons."""
+    from yolo_freq.nn import BottleRep
+
+    gen = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+        if isinstance(m, BottleRep):
+            m.alpha_logit.data.copy_(torch.randn(m.alpha_logit.shape, generator=gen))
+    return module
