@@ -1,0 +1,249 @@
+"""``yolo-freq bench``: cost and accuracy of yolo-freq models side by side with YOLOv8, in one run.
+
+Cost mode measures, for every model at one scale and in one process: parameters, inference GFLOPs, CPU latency per
+image of the fused and the unfused model (median over interleaved runs, so that machine load drifts affect every
+model alike), ONNX export time through Ultralytics' exporter, onnxruntime latency and the largest absolute
+difference between onnxruntime and PyTorch outputs. Train mode trains every model with the same data, seed, epochs
+and image size and reports validation mAP50, mAP50-95 and per-class AP50-95, as mean and spread over seeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yolo_freq.registry import MODELS_DIR
+
+BASELINE = "yolov8"
+
+
+def models_at_scale(scale: str) -> list[str]:
+    """YOLOv8 followed by every bundled yolo-freq model family, as ``<family>-<scale>.yaml`` names."""
+    families = sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
+    return [f"{BASELINE}{scale}.yaml", *(f"{f}-{scale}.yaml" for f in families)]
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _interleaved_median_ms(fns: dict, runs: int, warmup: int = 2) -> dict:
+    """Median wall time in ms of each callable, calling them in turn ``runs`` times after ``warmup`` rounds."""
+    times = {k: [] for k in fns}
+    for i in range(warmup + runs):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            if i >= warmup:
+                times[k].append((time.perf_counter() - t) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _first_output(y):
+    return (y[0] if isinstance(y, (list, tuple)) else y).detach().float().numpy()
+
+
+def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int = 2, onnx: bool = True, progress=True):
+    """Measure the cost of each model; returns one dict per model (see module docstring for the columns)."""
+    from ultralytics import YOLO
+    from ultralytics.utils import TQDM
+
+    from yolo_freq.cli import model_cost
+
+    x = torch.rand(1, 3, imgsz, imgsz)
+    rows, fns, sessions = [], {}, {}
+    bar = TQDM(models, desc="building and exporting", disable=not progress)
+    with _threads(threads), torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+        for name in bar:
+            row = model_cost(name, 640)  # params and GFLOPs at the conventional 640
+            yolo = YOLO(name)
+            unfused = yolo.model.float().eval()
+            fused = YOLO(name).model.float().eval().fuse(verbose=False)
+            fns[(name, "unfused")] = lambda m=unfused: m(x)
+            fns[(name, "fused")] = lambda m=fused: m(x)
+            if onnx:
+                cwd = os.getcwd()
+                os.chdir(tmp)  # Ultralytics writes a YAML-built model's export next to the working directory
+                try:
+                    t = time.perf_counter()
+                    f = Path(tmp) / yolo.export(format="onnx", imgsz=imgsz)  # relative to tmp
+                    row["export_s"] = time.perf_counter() - t
+                finally:
+                    os.chdir(cwd)
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = threads
+                sess = ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])
+                feed = {sess.get_inputs()[0].name: x.numpy()}
+                row["onnx_max_abs_diff"] = float(np.abs(sess.run(None, feed)[0] - _first_output(fused(x))).max())
+                sessions[name] = (sess, feed)
+                fns[(name, "onnxruntime")] = lambda s=sess, d=feed: s.run(None, d)
+            rows.append(row)
+        lat = _interleaved_median_ms(fns, runs)
+    for row in rows:
+        row.update(
+            threads=threads,
+            runs=runs,
+            latency_ms=lat[(row["model"], "fused")],
+            unfused_latency_ms=lat[(row["model"], "unfused")],
+            onnxruntime_ms=lat.get((row["model"], "onnxruntime"), float("nan")),
+        )
+    base = next((r for r in rows if Path(r["model"]).stem.startswith(BASELINE)), rows[0])
+    for row in rows:
+        row["latency_ratio"] = row["latency_ms"] / base["latency_ms"]
+    return rows
+
+
+COST_COLUMNS = {
+    "model": "model",
+    "params_M": "params (M)",
+    "gflops": "GFLOPs@640",
+    "latency_ms": "CPU ms (fused)",
+    "latency_ratio": "x YOLOv8",
+    "unfused_latency_ms": "CPU ms (unfused)",
+    "export_s": "ONNX export s",
+    "onnxruntime_ms": "ORT ms",
+    "onnx_max_abs_diff": "ORT max abs diff",
+}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.2e}" if 0 < abs(v) < 1e-2 else f"{v:.2f}"
+    return str(v)
+
+
+def markdown_table(rows: list[dict], columns: dict) -> str:
+    """Rows as a Markdown table with the given {key: header} columns (missing values shown as '-')."""
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r[k]) if k in r else "-" for k in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_outputs(rows: list[dict], columns: dict, out: Path, stem: str, plot_y: str, plot_label: str) -> list[Path]:
+    """Write ``stem``.csv, .md and .png (``plot_y`` against GFLOPs) under ``out``; return the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path, png_path = (out / f"{stem}{s}" for s in (".csv", ".md", ".png"))
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with csv_path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    md_path.write_text(markdown_table(rows, columns) + "\n")
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for r in rows:
+        if r.get(plot_y) is not None and "gflops" in r:
+            ax.scatter(r["gflops"], r[plot_y])
+            ax.annotate(Path(r["model"]).stem, (r["gflops"], r[plot_y]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    ax.set_xlabel("GFLOPs @640")
+    ax.set_ylabel(plot_label)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png_path)
+    plt.close(fig)
+    return [csv_path, md_path, png_path]
+
+
+def train_rows(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[int], out: Path, batch: int = 16,
+               workers: int = 0, device: str | None = None, **train_kwargs) -> tuple[list[dict], list[dict]]:
+    """Train every model on ``data`` for each seed with identical settings; evaluate on the same val split.
+
+    Returns:
+        (summary, runs): one summary row per model (mean and sample standard deviation over seeds of mAP50, mAP50-95
+        and per-class AP50-95) and one row per (model, seed) run.
+    """
+    from ultralytics import YOLO
+
+    runs = []
+    for seed in seeds:
+        for name in models:
+            model = YOLO(name)
+            model.train(data=data, epochs=epochs, imgsz=imgsz, seed=seed, deterministic=True, batch=batch,
+                        workers=workers, project=str(out), name=f"{Path(name).stem}-seed{seed}", exist_ok=True,
+                        device=device, **train_kwargs)
+            metrics = model.val(data=data, imgsz=imgsz, batch=batch, workers=workers, plots=False, device=device,
+                                project=str(out), name=f"{Path(name).stem}-seed{seed}-val", exist_ok=True)
+            names = metrics.names
+            per_class = {f"AP50-95 {names[c]}": float(ap) for c, ap in zip(metrics.box.ap_class_index, metrics.box.ap)}
+            runs.append({"model": name, "seed": seed, "mAP50": float(metrics.box.map50),
+                         "mAP50-95": float(metrics.box.map), **per_class})
+    summary = []
+    for name in models:
+        mine = [r for r in runs if r["model"] == name]
+        row = {"model": name, "seeds": len(mine)}
+        for key in [k for k in mine[0] if k not in ("model", "seed")]:
+            vals = [r[key] for r in mine if key in r]
+            row[key] = statistics.fmean(vals)
+            row[f"{key} sd"] = statistics.stdev(vals) if len(vals) > 1 else float("nan")
+        summary.append(row)
+    base = summary[0]
+    for row in summary:
+        row["d mAP50-95"] = row["mAP50-95"] - base["mAP50-95"]
+    return summary, runs
+
+
+def cmd_bench(args) -> int:
+    """``yolo-freq bench``: cost table (always) and, with ``--train``, accuracy at equal budget."""
+    import platform
+
+    models = args.models or models_at_scale(args.scale)
+    out = Path(args.out)
+    print(f"yolo-freq bench: {len(models)} models, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, torch threads {args.threads}, imgsz {args.imgsz}, {args.runs} interleaved runs")
+    rows = cost_rows(models, args.imgsz, args.runs, args.threads, onnx=not args.no_onnx)
+    files = write_outputs(rows, COST_COLUMNS, out, "cost", "latency_ms", f"CPU ms per image @{args.imgsz}")
+    print(markdown_table(rows, COST_COLUMNS))
+    if args.train:
+        summary, runs = train_rows(models, args.data, args.epochs, args.train_imgsz, args.seeds, out / "runs",
+                                   batch=args.batch, device=args.device)
+        for row in summary:
+            row.update({k: v for r in rows if r["model"] == row["model"] for k, v in r.items() if k in ("params_M", "gflops")})
+        columns = {"model": "model", "gflops": "GFLOPs@640", "seeds": "seeds", "mAP50": "mAP50", "mAP50 sd": "sd",
+                   "mAP50-95": "mAP50-95", "mAP50-95 sd": "sd", "d mAP50-95": "vs YOLOv8"}
+        columns.update({k: k for k in summary[0] if k.startswith("AP50-95 ") and not k.endswith(" sd")})
+        files += write_outputs(summary, columns, out, "accuracy", "mAP50-95", "mAP50-95 (mean over seeds)")
+        with (out / "accuracy_runs.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in runs for k in r)))
+            w.writeheader()
+            w.writerows(runs)
+        print(markdown_table(summary, columns))
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def add_arguments(p) -> None:
+    """Arguments of ``yolo-freq bench``."""
+    p.add_argument("models", nargs="*", help="model YAMLs; default: yolov8<scale> and every yolo-freq model")
+    p.add_argument("--scale", default="n", choices=list("nslmx"), help="scale of the default model list")
+    p.add_argument("--imgsz", type=int, default=640, help="input size for latency and export")
+    p.add_argument("--runs", type=int, default=20, help="timed runs per model (median reported)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch and onnxruntime CPU threads")
+    p.add_argument("--no-onnx", action="store_true", help="skip ONNX export and onnxruntime timing")
+    p.add_argument("--out", default="runs/bench", help="folder for CSV, Markdown and PNG outputs")
+    p.add_argument("--train", action="store_true", help="also train and evaluate every model (accuracy mode)")
+    p.add_argument("--data", default="pcb-demo.yaml", help="dataset YAML for --train")
+    p.add_argument("--epochs", type=int, default=30, help="epochs for --train")
+    p.add_argument("--train-imgsz", type=int, default=320, help="training and validation image size for --train")
+    p.add_argument("--batch", type=int, default=16, help="batch size for --train")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for --train (spread reported)")
+    p.add_argument("--device", default=None, help="training device, e.g. cpu or 0")
