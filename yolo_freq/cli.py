@@ -100,6 +100,23 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_distill_cost(args) -> int:
+    """Print train-step time plain vs each distillation term vs all, on the same batch in the same run."""
+    import torch
+
+    from yolo_freq.engine.cost import cost_table, step_times
+
+    torch.set_num_threads(args.threads)
+    rows = step_times(args.model, args.data, args.imgsz, args.batch, args.rounds, args.device)
+    print(
+        f"{args.model}, {args.data}: batch {args.batch} at {args.imgsz} px on {args.device}, "
+        f"{torch.get_num_threads()} thread(s), median of {args.rounds} interleaved rounds "
+        "(forward + loss + backward + optimizer step + EMA update)"
+    )
+    print(cost_table(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolo-freq", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exist-ok", action="store_true", help="replace an earlier conversion in --out")
     p.add_argument("--link", action="store_true", help="hard-link images instead of copying them where possible")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("distill-cost", help="train-step time with and without each distillation term, same batch")
+    p.add_argument("--model", default="pcb-fs-n.yaml", help="model YAML (student and same-architecture teacher)")
+    p.add_argument("--data", default="pcb-demo.yaml", help="dataset YAML the batch is taken from")
+    p.add_argument("--imgsz", type=int, default=320, help="training image size")
+    p.add_argument("--batch", type=int, default=4, help="batch size")
+    p.add_argument("--rounds", type=int, default=5, help="timed rounds (median reported)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (Ultralytics runs with 1 by default)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.set_defaults(func=cmd_distill_cost)
     return parser
 
 

@@ -14,6 +14,9 @@ Everything yolo-freq changes in Ultralytics happens in :func:`register`, once pe
    model and dataset YAMLs by bare name from any working directory.
 4. ``BaseModel.fuse`` also reparameterises yolo-freq blocks before Ultralytics folds Conv+BN.
 5. Block classes are allow-listed for ``ULTRALYTICS_SAFE_LOAD=1`` checkpoint loading.
+6. Distillation: the ``kd_*`` training arguments join Ultralytics' default config and type checks, so the CLI and
+   ``get_cfg`` accept them like Ultralytics' own (unknown keys still fail), and ``Model.train`` picks
+   ``yolo_freq.engine.trainer.DistillationTrainer`` for detection when a distillation argument is given.
 
 A function is rebound in every loaded Ultralytics module that holds it (modules copy names with ``from ... import``),
 so the order in which Ultralytics and yolo-freq are imported does not matter.
@@ -22,6 +25,7 @@ so the order in which Ultralytics and yolo-freq are imported does not matter.
 from __future__ import annotations
 
 import ast
+import importlib.abc
 import inspect
 import os
 import re
@@ -209,8 +213,141 @@ def _plugin_blocks() -> dict:
     return {name: getattr(blocks, name) for name in blocks.__all__}
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Distillation (yolo_freq.engine): training arguments and trainer selection.
+#
+# Ultralytics validates every training key against DEFAULT_CFG_DICT (a dict: its DEFAULT_CFG_KEYS view follows it)
+# and type-checks the keys listed in the CFG_*_KEYS frozensets of ultralytics.cfg; BaseTrainer's default ``cfg`` is
+# the DEFAULT_CFG namespace built from that dict at import. The kd_* keys are added to all three. The trainer class is
+# chosen in Model.train (the CLI ends there too): ``trainer or task_map[task]["trainer"]``. Model is not defined yet
+# when register() runs from the autoload hook (ultralytics.engine.model is the module whose import reaches
+# ultralytics.nn.tasks), so that patch waits for ultralytics.models.yolo.model, which can only be imported after
+# Model exists; when ultralytics.engine.model is not imported at all yet, it waits for that module instead.
+# Stock `yolo` checks argument names right after importing ultralytics.cfg, before anything imports
+# ultralytics.nn.tasks: the kd_* keys reach that check only if the start-up hook also loads yolo-freq once
+# ultralytics.cfg is imported (yolo_freq_autoload: hook ultralytics.cfg as well as ultralytics.nn.tasks).
+# ---------------------------------------------------------------------------------------------------------------------
+
+_MODEL_READY = "ultralytics.models.yolo.model"  # its import implies ultralytics.engine.model.Model is defined
+
+
+def _register_distillation_args() -> None:
+    """Add the kd_* keys to Ultralytics' default config and argument type checks."""
+    from ultralytics import cfg
+    from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT
+
+    from yolo_freq.engine import options
+
+    missing = [n for n in ("CFG_FLOAT_KEYS", "CFG_FRACTION_KEYS") if not isinstance(getattr(cfg, n, None), frozenset)]
+    if missing or "distill_model" not in DEFAULT_CFG_DICT or "dis" not in DEFAULT_CFG_DICT:
+        raise ImportError(
+            "yolo-freq's distillation arguments need ultralytics.cfg.CFG_FLOAT_KEYS/CFG_FRACTION_KEYS and the "
+            f"'distill_model'/'dis' defaults (missing: {missing or ['distill_model/dis']}); this Ultralytics release "
+            f"is not supported: use ultralytics>={'.'.join(map(str, SUPPORTED_ULTRALYTICS[0]))},<8.5"
+        )
+    for key, value in options.DEFAULTS.items():
+        DEFAULT_CFG_DICT.setdefault(key, value)
+        setattr(DEFAULT_CFG, key, DEFAULT_CFG_DICT[key])
+    _rebind(cfg.CFG_FLOAT_KEYS, cfg.CFG_FLOAT_KEYS | options.FLOAT_KEYS)
+    _rebind(cfg.CFG_FRACTION_KEYS, cfg.CFG_FRACTION_KEYS | options.FRACTION_KEYS)
+
+
+def _resume_args(model, resume) -> dict:
+    """Training arguments a resumed run will use: those stored in the checkpoint it resumes."""
+    try:
+        if resume is True:
+            return dict((model.ckpt or {}).get("train_args") or {})
+        from ultralytics.utils.patches import torch_load
+
+        return dict(torch_load(str(resume), map_location="cpu").get("train_args") or {})
+    except Exception:  # noqa: BLE001 (not a checkpoint: Ultralytics' own resume check reports it)
+        return {}
+
+
+def _make_train(train, checks):
+    def train_with_distillation(self, trainer=None, **kwargs):
+        if trainer is None:  # an explicit trainer is the caller's choice
+            from yolo_freq.engine import options
+
+            args = {**self.overrides, **kwargs}
+            if kwargs.get("cfg"):  # Model.train reads a cfg file instead of the model's overrides
+                from ultralytics.utils import YAML
+
+                args = {**YAML.load(checks.check_yaml(kwargs["cfg"])), **kwargs}
+            if args.get("resume"):
+                args = {**_resume_args(self, args["resume"]), **kwargs}
+            if self.task == "detect" and options.wants_distillation(args):
+                from yolo_freq.engine.trainer import DistillationTrainer
+
+                trainer = DistillationTrainer
+            elif options.requested_terms(args):
+                raise ValueError(
+                    f"{', '.join(options.requested_terms(args))}: yolo-freq's distillation terms are implemented for "
+                    f"task=detect, not task={self.task}"
+                )
+        return train(self, trainer=trainer, **kwargs)
+
+    train_with_distillation.__wrapped__ = train
+    train_with_distillation.__doc__ = train.__doc__
+    return train_with_distillation
+
+
+def _register_trainer_selection() -> None:
+    """Wrap Model.train so that distillation arguments select DistillationTrainer (CLI and Python alike)."""
+    from ultralytics.engine.model import Model
+
+    if getattr(Model.train, "__wrapped__", None) is not None and Model.train.__name__ == "train_with_distillation":
+        return
+    if "trainer" not in inspect.signature(Model.train).parameters:
+        raise ImportError(
+            "yolo-freq selects its distillation trainer through Model.train(trainer=...), which this Ultralytics "
+            f"release lacks; use ultralytics>={'.'.join(map(str, SUPPORTED_ULTRALYTICS[0]))},<8.5"
+        )
+    from ultralytics.utils import checks
+
+    _originals["train"] = Model.train
+    Model.train = _make_train(Model.train, checks)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; runs ``action()`` once the module ``name`` has been executed (one-shot)."""
+
+    def __init__(self, name: str, action):
+        self.name, self.action = name, action
+
+    def find_spec(self, name, path, target=None):
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                exec_module = spec.loader.exec_module
+
+                def exec_then_act(module, _exec=exec_module):
+                    _exec(module)
+                    self.action()
+
+                spec.loader.exec_module = exec_then_act
+                return spec
+        return None
+
+
+def _when_model_ready(action) -> None:
+    """Run ``action()`` now if Ultralytics' Model class exists, else right after it comes into existence."""
+    module = sys.modules.get("ultralytics.engine.model")
+    if any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        return
+    if module is None:  # not imported yet (autoload off, `import yolo_freq` first): patch when it is
+        sys.meta_path.insert(0, _AfterImport("ultralytics.engine.model", action))
+    elif getattr(getattr(module, "__spec__", None), "_initializing", False):  # mid-import: Model is not defined yet
+        sys.meta_path.insert(0, _AfterImport(_MODEL_READY, action))
+    else:
+        action()
+
+
 def register() -> None:
-    """Make Ultralytics know yolo-freq's blocks, model names and dataset names. Idempotent."""
+    """Make Ultralytics know yolo-freq's blocks, model names, dataset names and training arguments. Idempotent."""
     from ultralytics.nn import tasks
 
     if getattr(tasks, "_yolo_freq_registered", False):
@@ -243,4 +380,8 @@ def register() -> None:
     torch.serialization.add_safe_globals(
         [cls for cls in vars(blocks).values() if isinstance(cls, type) and issubclass(cls, torch.nn.Module)]
     )
+
+    # Distillation: kd_* arguments now, trainer selection once Model exists (see the section above).
+    _register_distillation_args()
+    _when_model_ready(_register_trainer_selection)
     tasks._yolo_freq_registered = True

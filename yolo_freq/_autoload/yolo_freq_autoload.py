@@ -3,9 +3,11 @@
 The wheel installs this file as a top-level module together with ``zz_yolo_freq_autoload.pth``; Python's
 ``site`` runs the ``.pth`` at every interpreter start. Importing ``yolo_freq`` here would import torch on every
 Python start (about 1.5 s), so this module only installs a meta-path finder and costs about a millisecond. When
-``ultralytics.nn.tasks`` has finished executing, the finder imports ``yolo_freq``, whose ``registry`` patches it.
-Patching at that moment, before any other Ultralytics module has copied names out of ``tasks`` with
-``from ... import``, is what lets every copy see the patched functions.
+``ultralytics.cfg`` or ``ultralytics.nn.tasks`` (whichever comes first) has finished executing, the finder imports
+``yolo_freq``, whose ``registry`` patches Ultralytics. ``ultralytics.cfg`` because stock ``yolo`` checks argument
+names right after importing it, before any model code, and yolo-freq's training arguments must be known by then;
+``ultralytics.nn.tasks`` for programs that build models without it. Patching at that moment, before other
+Ultralytics modules have copied names with ``from ... import``, is what lets every copy see the patched functions.
 
 Set ``YOLO_FREQ_AUTOLOAD=0`` to switch this off; ``import yolo_freq`` still registers everything explicitly.
 """
@@ -14,7 +16,7 @@ import importlib.abc
 import os
 import sys
 
-_TARGET = "ultralytics.nn.tasks"
+_TARGETS = ("ultralytics.cfg", "ultralytics.nn.tasks")
 
 
 def _enabled():
@@ -22,10 +24,10 @@ def _enabled():
 
 
 class _PostImportFinder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; wraps the real loader of ``ultralytics.nn.tasks`` to run yolo-freq's registration."""
+    """Finds nothing itself; wraps the real loader of the first target module to run yolo-freq's registration."""
 
     def find_spec(self, name, path, target=None):
-        if name != _TARGET:
+        if name not in _TARGETS:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -45,10 +47,10 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
 
 
 def install():
-    """Install the finder once, unless disabled or Ultralytics' parser is already imported."""
+    """Install the finder once, unless disabled; register directly if Ultralytics is already imported."""
     if not _enabled() or any(isinstance(f, _PostImportFinder) for f in sys.meta_path):
         return
-    if _TARGET in sys.modules:  # already imported (e.g. install() called late): register directly
+    if any(t in sys.modules for t in _TARGETS):  # already imported (e.g. install() called late): register directly
         import yolo_freq  # noqa: F401
         return
     sys.meta_path.insert(0, _PostImportFinder())

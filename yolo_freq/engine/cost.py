@@ -1,0 +1,140 @@
+"""Train-step cost of every distillation term, measured on one batch in one process (``yolo-freq distill-cost``).
+
+Each configuration gets its own copy of the same student (and teacher) and performs what the trainer does per batch:
+forward with loss, backward, optimizer step, EMA update. Configurations are timed in interleaved rounds, so a busy
+neighbour on a shared machine slows them all alike; the median per configuration is reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from copy import deepcopy
+
+import torch
+
+from yolo_freq.engine.options import TERMS, KDOptions
+
+# Weights for timing only (the cost of a term does not depend on its weight, only on whether it runs).
+ALL_ON = {t: (0.1 if t == "kd_pdps" else 1.0) for t in TERMS}
+
+
+def demo_batch(data: str, imgsz: int, batch: int, device: torch.device) -> tuple[dict, dict]:
+    """The first ``batch`` training images of a dataset, letterboxed and collated as the trainer feeds them.
+
+    Args:
+        data (str): Dataset YAML (bare names of yolo-freq's datasets work).
+        imgsz (int): Training image size.
+        batch (int): Images in the batch.
+        device (torch.device): Where the batch goes.
+
+    Returns:
+        (tuple[dict, dict]): The preprocessed batch and the dataset dict.
+    """
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    info = check_det_dataset(data)
+    cfg = get_cfg(overrides={"data": data, "imgsz": imgsz, "mosaic": 0.0, "plots": False})
+    dataset = build_yolo_dataset(cfg, info["train"], batch, info, mode="train")
+    samples = [dataset[i % len(dataset)] for i in range(batch)]
+    out = dataset.collate_fn(samples)
+    out = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in out.items()}
+    out["img"] = out["img"].float() / 255
+    return out, info
+
+
+def _setup(student, teacher, terms: dict, dis: float, image_classes, args):
+    """Model, optimizer, EMA and criterion of one configuration, wired as the trainer wires them."""
+    from ultralytics.nn.distill_model import DistillationModel
+    from ultralytics.utils.torch_utils import ModelEMA
+
+    from yolo_freq.engine.loss import attach_criterion
+
+    options = KDOptions.from_args(terms)
+    model = deepcopy(student)
+    model.args = args.__class__(**{**vars(args), "dis": dis})
+    if dis or options.needs_teacher:
+        model = DistillationModel(teacher_model=deepcopy(teacher), student_model=model)
+    model.train()
+    criterion = attach_criterion(model, options, image_classes) if options.active else None
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+    return model, optimizer, ModelEMA(model), criterion
+
+
+def step_times(
+    model_cfg: str = "pcb-fs-n.yaml",
+    data: str = "pcb-demo.yaml",
+    imgsz: int = 320,
+    batch: int = 4,
+    rounds: int = 5,
+    device: str = "cpu",
+) -> list[dict]:
+    """Median train-step time of: plain, Ultralytics' ``dis``, each ``kd_*`` term alone, all of them, all + ``dis``.
+
+    The teacher is a second instance of the same model (random weights: timing does not depend on them).
+
+    Args:
+        model_cfg (str): Model YAML.
+        data (str): Dataset YAML.
+        imgsz (int): Image size.
+        batch (int): Batch size.
+        rounds (int): Timed rounds (one warm-up round is added and discarded).
+        device (str): Torch device.
+
+    Returns:
+        (list[dict]): Per configuration: ``name``, ``ms`` (median step time), ``ratio`` (to plain), ``items``
+            (the loss columns it produced).
+    """
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    import yolo_freq  # noqa: F401  (registers blocks when autoload is off)
+
+    dev = torch.device(device)
+    batch_dict, info = demo_batch(data, imgsz, batch, dev)
+    args = get_cfg(overrides={"imgsz": imgsz, "data": data})
+    torch.manual_seed(0)
+    student = DetectionModel(model_cfg, nc=info["nc"], verbose=False).to(dev)
+    teacher = DetectionModel(model_cfg, nc=info["nc"], verbose=False).to(dev).eval()
+    classes = [batch_dict["cls"][batch_dict["batch_idx"] == i].cpu() for i in range(batch)]
+
+    configs = {"plain": ({}, 0.0), "dis (Ultralytics, dis=6)": ({}, 6.0)}
+    configs.update({t: ({t: ALL_ON[t]}, 0.0) for t in TERMS})
+    configs["all kd_* (dis=0)"] = (ALL_ON, 0.0)
+    configs["all kd_* + dis=6"] = (ALL_ON, 6.0)
+    runs = {name: _setup(student, teacher, terms, dis, classes, args) for name, (terms, dis) in configs.items()}
+
+    times = {name: [] for name in runs}
+    items = {}
+    for r in range(rounds + 1):
+        for name, (model, optimizer, ema, criterion) in runs.items():
+            if criterion is not None:
+                criterion.set_progress(step=10, batches_per_epoch=10, total_steps=100, ema=ema.ema)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            loss, items[name] = model(dict(batch_dict))
+            loss.sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            ema.update(model)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            if r:  # round 0 warms up allocators and kernels
+                times[name].append(time.perf_counter() - t0)
+    base = statistics.median(times["plain"])
+    return [
+        {"name": n, "ms": statistics.median(t) * 1e3, "ratio": statistics.median(t) / base, "items": list(items[n])}
+        for n, t in times.items()
+    ]
+
+
+def cost_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`step_times` rows."""
+    lines = ["| configuration | step (ms) | x plain | loss columns |", "|---|---:|---:|---|"]
+    for r in rows:
+        cols = ", ".join(c for c in r["items"] if c not in {"box_loss", "cls_loss", "dfl_loss"}) or "-"
+        lines.append(f"| {r['name']} | {r['ms']:.1f} | {r['ratio']:.2f} | {cols} |")
+    return "\n".join(lines)
