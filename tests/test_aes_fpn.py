@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import randomise
 from ultralytics.nn.modules import Conv, RepConv
 from ultralytics.utils.torch_utils import fuse_conv_and_bn
 
-from helpers import randomise
 from yolo_freq.nn import CS, FGPEM, MFA, BottleRep, Inject
 from yolo_freq.nn._resample import resize_to
 from yolo_freq.nn.fgpem import dct_index, pdct_basis, preset_positions

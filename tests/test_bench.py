@@ -19,7 +19,11 @@ def test_bench_cost_and_train_modes(tmp_path, offline_env):
     train = ["--train", "--epochs", "1", "--train-imgsz", "64", "--batch", "4", "--seeds", "0", "1", "--device", "cpu"]
     proc = subprocess.run(
         [sys.executable, "-m", "yolo_freq.cli", "bench", *args, *train],
-        cwd=tmp_path, env=offline_env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=offline_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("cost.csv", "cost.md", "cost.png", "accuracy.csv", "accuracy.md", "accuracy.png", "accuracy_runs.csv"):

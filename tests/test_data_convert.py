@@ -31,7 +31,9 @@ from yolo_freq.registry import DATASETS_DIR, find_bundled
 
 ROOT = Path(__file__).resolve().parents[1]
 # The project keeps its shared data beside the repository (../shared); CI clones with shared/ beside it too.
-DEEPPCB = Path(os.environ.get("YOLO_FREQ_DEEPPCB", Path(__file__).resolve().parents[2] / "shared/data/DeepPCB-trainval"))
+DEEPPCB = Path(
+    os.environ.get("YOLO_FREQ_DEEPPCB", Path(__file__).resolve().parents[2] / "shared/data/DeepPCB-trainval")
+)
 DSPCBSD_NAMES = ["SH", "SP", "SC", "OP", "MB", "HB", "CS", "CFO", "BMFO"]
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import randomise
 from ultralytics.nn.tasks import DetectionModel
 
-from helpers import randomise
 from yolo_freq import nn as blocks
 from yolo_freq.nn import CS, FDSA, FGPEM, MFA, BottleRep, DWT2d, HaarDown, IDWT2d, Inject
 from yolo_freq.registry import MODELS_DIR, ModelYAMLError

@@ -3,8 +3,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from helpers import randomise
+
 from yolo_freq.nn import C2fDSLKConv, DDConv, DSLKConv, GLAAttention
 from yolo_freq.nn.dslk_conv import stripe_shifts
 

@@ -31,6 +31,9 @@ def test_readme_cost_table_is_yolo_freq_info_output(offline_env):
     models = re.findall(r"^\| ([\w.-]+\.yaml) \|", table.group(1), flags=re.M)
     out = subprocess.run(
         [sys.executable, "-m", "yolo_freq.cli", "info", *models],
-        env=offline_env, capture_output=True, text=True, check=True,
+        env=offline_env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert table.group(1).strip() in out

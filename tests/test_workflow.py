@@ -49,7 +49,9 @@ def test_checkpoint_reloads_in_fresh_process_under_safe_load(trained, offline_en
     run, _ = trained
     env = {**offline_env, "ULTRALYTICS_SAFE_LOAD": "1"}
     extra = ["data=pcb-demo.yaml"] if mode == "val" else [f"source={DEMO_VAL}"]
-    proc = yolo([mode, f"model={run / 'weights' / 'best.pt'}", "imgsz=128", f"project={tmp_path}", *extra], tmp_path, env)
+    proc = yolo(
+        [mode, f"model={run / 'weights' / 'best.pt'}", "imgsz=128", f"project={tmp_path}", *extra], tmp_path, env
+    )
     out = proc.stdout + proc.stderr
     assert "pcb-fs-n summary (fused)" in out
     assert "mAP50-95" in out if mode == "val" else "2/2" in out

@@ -154,7 +154,9 @@ def write_outputs(rows: list[dict], columns: dict, out: Path, stem: str, plot_y:
     for r in rows:
         if r.get(plot_y) is not None and "gflops" in r:
             ax.scatter(r["gflops"], r[plot_y])
-            ax.annotate(Path(r["model"]).stem, (r["gflops"], r[plot_y]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+            ax.annotate(
+                Path(r["model"]).stem, (r["gflops"], r[plot_y]), fontsize=8, xytext=(4, 4), textcoords="offset points"
+            )
     ax.set_xlabel("GFLOPs @640")
     ax.set_ylabel(plot_label)
     ax.grid(alpha=0.3)
@@ -164,8 +166,18 @@ def write_outputs(rows: list[dict], columns: dict, out: Path, stem: str, plot_y:
     return [csv_path, md_path, png_path]
 
 
-def train_rows(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[int], out: Path, batch: int = 16,
-               workers: int = 0, device: str | None = None, **train_kwargs) -> tuple[list[dict], list[dict]]:
+def train_rows(
+    models: list[str],
+    data: str,
+    epochs: int,
+    imgsz: int,
+    seeds: list[int],
+    out: Path,
+    batch: int = 16,
+    workers: int = 0,
+    device: str | None = None,
+    **train_kwargs,
+) -> tuple[list[dict], list[dict]]:
     """Train every model on ``data`` for each seed with identical settings; evaluate on the same val split.
 
     Returns:
@@ -178,15 +190,42 @@ def train_rows(models: list[str], data: str, epochs: int, imgsz: int, seeds: lis
     for seed in seeds:
         for name in models:
             model = YOLO(name)
-            model.train(data=data, epochs=epochs, imgsz=imgsz, seed=seed, deterministic=True, batch=batch,
-                        workers=workers, project=str(out), name=f"{Path(name).stem}-seed{seed}", exist_ok=True,
-                        device=device, **train_kwargs)
-            metrics = model.val(data=data, imgsz=imgsz, batch=batch, workers=workers, plots=False, device=device,
-                                project=str(out), name=f"{Path(name).stem}-seed{seed}-val", exist_ok=True)
+            model.train(
+                data=data,
+                epochs=epochs,
+                imgsz=imgsz,
+                seed=seed,
+                deterministic=True,
+                batch=batch,
+                workers=workers,
+                project=str(out),
+                name=f"{Path(name).stem}-seed{seed}",
+                exist_ok=True,
+                device=device,
+                **train_kwargs,
+            )
+            metrics = model.val(
+                data=data,
+                imgsz=imgsz,
+                batch=batch,
+                workers=workers,
+                plots=False,
+                device=device,
+                project=str(out),
+                name=f"{Path(name).stem}-seed{seed}-val",
+                exist_ok=True,
+            )
             names = metrics.names
             per_class = {f"AP50-95 {names[c]}": float(ap) for c, ap in zip(metrics.box.ap_class_index, metrics.box.ap)}
-            runs.append({"model": name, "seed": seed, "mAP50": float(metrics.box.map50),
-                         "mAP50-95": float(metrics.box.map), **per_class})
+            runs.append(
+                {
+                    "model": name,
+                    "seed": seed,
+                    "mAP50": float(metrics.box.map50),
+                    "mAP50-95": float(metrics.box.map),
+                    **per_class,
+                }
+            )
     summary = []
     for name in models:
         mine = [r for r in runs if r["model"] == name]
@@ -208,18 +247,38 @@ def cmd_bench(args) -> int:
 
     models = args.models or models_at_scale(args.scale)
     out = Path(args.out)
-    print(f"yolo-freq bench: {len(models)} models, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, torch threads {args.threads}, imgsz {args.imgsz}, {args.runs} interleaved runs")
+    print(
+        f"yolo-freq bench: {len(models)} models, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, torch threads {args.threads}, imgsz {args.imgsz}, {args.runs} interleaved runs"
+    )
     rows = cost_rows(models, args.imgsz, args.runs, args.threads, onnx=not args.no_onnx)
     files = write_outputs(rows, COST_COLUMNS, out, "cost", "latency_ms", f"CPU ms per image @{args.imgsz}")
     print(markdown_table(rows, COST_COLUMNS))
     if args.train:
-        summary, runs = train_rows(models, args.data, args.epochs, args.train_imgsz, args.seeds, out / "runs",
-                                   batch=args.batch, device=args.device)
+        summary, runs = train_rows(
+            models,
+            args.data,
+            args.epochs,
+            args.train_imgsz,
+            args.seeds,
+            out / "runs",
+            batch=args.batch,
+            device=args.device,
+        )
         for row in summary:
-            row.update({k: v for r in rows if r["model"] == row["model"] for k, v in r.items() if k in ("params_M", "gflops")})
-        columns = {"model": "model", "gflops": "GFLOPs@640", "seeds": "seeds", "mAP50": "mAP50", "mAP50 sd": "sd",
-                   "mAP50-95": "mAP50-95", "mAP50-95 sd": "sd", "d mAP50-95": "vs YOLOv8"}
+            row.update(
+                {k: v for r in rows if r["model"] == row["model"] for k, v in r.items() if k in ("params_M", "gflops")}
+            )
+        columns = {
+            "model": "model",
+            "gflops": "GFLOPs@640",
+            "seeds": "seeds",
+            "mAP50": "mAP50",
+            "mAP50 sd": "sd",
+            "mAP50-95": "mAP50-95",
+            "mAP50-95 sd": "sd",
+            "d mAP50-95": "vs YOLOv8",
+        }
         columns.update({k: k for k in summary[0] if k.startswith("AP50-95 ") and not k.endswith(" sd")})
         files += write_outputs(summary, columns, out, "accuracy", "mAP50-95", "mAP50-95 (mean over seeds)")
         with (out / "accuracy_runs.csv").open("w", newline="") as f:

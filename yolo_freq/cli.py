@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imgsz", type=int, default=640, help="square input size for the FLOP count")
     p.set_defaults(func=cmd_info)
 
-    from yolo_freq.bench import add_arguments as bench_arguments, cmd_bench
+    from yolo_freq.bench import add_arguments as bench_arguments
+    from yolo_freq.bench import cmd_bench
 
     p = sub.add_parser("bench", help="cost (and with --train, accuracy) of every model side by side with YOLOv8")
     bench_arguments(p)

@@ -52,6 +52,7 @@ def install():
         return
     if any(t in sys.modules for t in _TARGETS):  # already imported (e.g. install() called late): register directly
         import yolo_freq  # noqa: F401
+
         return
     sys.meta_path.insert(0, _PostImportFinder())
 

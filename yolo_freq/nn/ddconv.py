@@ -113,7 +113,9 @@ class DDConv(nn.Module):
         x1, x2 = x.chunk(2, 1)
         y1 = torch.cat((self.spatial3(x1), self.spatial5(x1)), 1)
         y2 = self.act(self.frft_bn(self.frft(x2)))
-        w = torch.stack((self.score(y1.mean((2, 3), keepdim=True)), self.score(y2.mean((2, 3), keepdim=True)))).softmax(0)
+        w = torch.stack((self.score(y1.mean((2, 3), keepdim=True)), self.score(y2.mean((2, 3), keepdim=True)))).softmax(
+            0
+        )
         y = w[0] * y1 + w[1] * y2
         return x + y if self.add else self.proj(y)
 

@@ -89,7 +89,9 @@ class DSLKConv(nn.Module):
         out = None
         for i, (wi, (dy, dx)) in enumerate(zip(self.branch_weight().to(x.dtype), self.shifts)):
             bias = self.bias.to(x.dtype) if i == 0 and self.bias is not None else None
-            y = F.conv2d(xp, wi, bias, padding=self.s // 2, groups=self.c1)[:, :, p + dy : p + dy + h, p + dx : p + dx + w]
+            y = F.conv2d(xp, wi, bias, padding=self.s // 2, groups=self.c1)[
+                :, :, p + dy : p + dy + h, p + dx : p + dx + w
+            ]
             out = y if out is None else out + y
         return self.bn(out)
 

@@ -4,8 +4,8 @@ import torch
 import torch.nn as nn
 from ultralytics.nn.modules import Conv, RepConv
 
-from ._validate import check_channel_list, check_inputs, check_int
 from ._resample import resize_to
+from ._validate import check_channel_list, check_inputs, check_int
 
 
 class MFA(nn.Module):
