@@ -123,8 +123,9 @@ COST_COLUMNS = {
 
 
 def _fmt(v) -> str:
+    """Floats with enough digits to compare: mAP-scale values (< 1) to 4 decimals, tiny ones in e-notation."""
     if isinstance(v, float):
-        return f"{v:.2e}" if 0 < abs(v) < 1e-2 else f"{v:.2f}"
+        return f"{v:.2e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
     return str(v)
 
 
