@@ -190,32 +190,13 @@ def train_rows(
     runs = []
     for seed in seeds:
         for name in models:
+            run = f"{Path(name).stem}-seed{seed}"
+            common = dict(
+                data=data, imgsz=imgsz, batch=batch, workers=workers, device=device, project=str(out), exist_ok=True
+            )
             model = YOLO(name)
-            model.train(
-                data=data,
-                epochs=epochs,
-                imgsz=imgsz,
-                seed=seed,
-                deterministic=True,
-                batch=batch,
-                workers=workers,
-                project=str(out),
-                name=f"{Path(name).stem}-seed{seed}",
-                exist_ok=True,
-                device=device,
-                **train_kwargs,
-            )
-            metrics = model.val(
-                data=data,
-                imgsz=imgsz,
-                batch=batch,
-                workers=workers,
-                plots=False,
-                device=device,
-                project=str(out),
-                name=f"{Path(name).stem}-seed{seed}-val",
-                exist_ok=True,
-            )
+            model.train(epochs=epochs, seed=seed, deterministic=True, name=run, **common, **train_kwargs)
+            metrics = model.val(plots=False, name=f"{run}-val", **common)
             names = metrics.names
             per_class = {f"AP50-95 {names[c]}": float(ap) for c, ap in zip(metrics.box.ap_class_index, metrics.box.ap)}
             runs.append(
