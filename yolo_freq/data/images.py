@@ -8,24 +8,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from PIL import Image
+from ultralytics.data.utils import IMG_FORMATS
 
-# The image suffixes Ultralytics trains on (ultralytics.data.utils.IMG_FORMATS), kept here so that listing a
-# folder does not import the data package of Ultralytics.
-IMAGE_SUFFIXES = {
-    ".avif",
-    ".bmp",
-    ".dng",
-    ".heic",
-    ".heif",
-    ".jp2",
-    ".jpeg",
-    ".jpg",
-    ".mpo",
-    ".png",
-    ".tif",
-    ".tiff",
-    ".webp",
-}
+# The image suffixes Ultralytics trains on: a file it would skip is reported, not converted.
+IMAGE_SUFFIXES = {f".{s}" for s in IMG_FORMATS}
 SPLIT_WORDS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
