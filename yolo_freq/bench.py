@@ -10,6 +10,7 @@ and image size and reports validation mAP50, mAP50-95 and per-class AP50-95, as 
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import os
 import statistics
@@ -65,14 +66,14 @@ def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int 
     from yolo_freq.cli import model_cost
 
     x = torch.rand(1, 3, imgsz, imgsz)
-    rows, fns, sessions = [], {}, {}
+    rows, fns = [], {}
     bar = TQDM(models, desc="building and exporting", disable=not progress)
     with _threads(threads), torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
         for name in bar:
             row = model_cost(name, 640)  # params and GFLOPs at the conventional 640
             yolo = YOLO(name)
             unfused = yolo.model.float().eval()
-            fused = YOLO(name).model.float().eval().fuse(verbose=False)
+            fused = copy.deepcopy(unfused).fuse(verbose=False)
             fns[(name, "unfused")] = lambda m=unfused: m(x)
             fns[(name, "fused")] = lambda m=fused: m(x)
             if onnx:
@@ -91,7 +92,6 @@ def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int 
                 sess = ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])
                 feed = {sess.get_inputs()[0].name: x.numpy()}
                 row["onnx_max_abs_diff"] = float(np.abs(sess.run(None, feed)[0] - _first_output(fused(x))).max())
-                sessions[name] = (sess, feed)
                 fns[(name, "onnxruntime")] = lambda s=sess, d=feed: s.run(None, d)
             rows.append(row)
         lat = _interleaved_median_ms(fns, runs)
