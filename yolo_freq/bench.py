@@ -42,13 +42,21 @@ def _threads(n: int):
         torch.set_num_threads(old)
 
 
-def _interleaved_median_ms(fns: dict, runs: int, warmup: int = 2) -> dict:
-    """Median wall time in ms of each callable, calling them in turn ``runs`` times after ``warmup`` rounds."""
+def interleaved_median_ms(fns: dict, runs: int, warmup: int = 2, sync=None) -> dict:
+    """Median wall time in ms of each callable, calling them in turn ``runs`` times after ``warmup`` rounds.
+
+    Calling the callables in turn, rather than one after the other, makes a drift in machine load hit all alike.
+    ``sync`` (e.g. ``torch.cuda.synchronize``) is called before and after each timed call.
+    """
     times = {k: [] for k in fns}
     for i in range(warmup + runs):
         for k, fn in fns.items():
+            if sync:
+                sync()
             t = time.perf_counter()
             fn()
+            if sync:
+                sync()
             if i >= warmup:
                 times[k].append((time.perf_counter() - t) * 1e3)
     return {k: statistics.median(v) for k, v in times.items()}
@@ -94,7 +102,7 @@ def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int 
                 row["onnx_max_abs_diff"] = float(np.abs(sess.run(None, feed)[0] - _first_output(fused(x))).max())
                 fns[(name, "onnxruntime")] = lambda s=sess, d=feed: s.run(None, d)
             rows.append(row)
-        lat = _interleaved_median_ms(fns, runs)
+        lat = interleaved_median_ms(fns, runs)
     for row in rows:
         row.update(
             threads=threads,

@@ -7,12 +7,12 @@ neighbour on a shared machine slows them all alike; the median per configuration
 
 from __future__ import annotations
 
-import statistics
-import time
+import functools
 from copy import deepcopy
 
 import torch
 
+from yolo_freq.bench import interleaved_median_ms
 from yolo_freq.engine.options import TERMS, KDOptions
 
 # Weights for timing only (the cost of a term does not depend on its weight, only on whether it runs).
@@ -106,29 +106,22 @@ def step_times(
     configs["all kd_* + dis=6"] = (ALL_ON, 6.0)
     runs = {name: _setup(student, teacher, terms, dis, classes, args) for name, (terms, dis) in configs.items()}
 
-    times = {name: [] for name in runs}
     items = {}
-    for r in range(rounds + 1):
-        for name, (model, optimizer, ema, criterion) in runs.items():
-            if criterion is not None:
-                criterion.set_progress(step=10, batches_per_epoch=10, total_steps=100, ema=ema.ema)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            loss, items[name] = model(dict(batch_dict))
-            loss.sum().backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            ema.update(model)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            if r:  # round 0 warms up allocators and kernels
-                times[name].append(time.perf_counter() - t0)
-    base = statistics.median(times["plain"])
-    return [
-        {"name": n, "ms": statistics.median(t) * 1e3, "ratio": statistics.median(t) / base, "items": list(items[n])}
-        for n, t in times.items()
-    ]
+    for *_, ema, criterion in runs.values():
+        if criterion is not None:
+            criterion.set_progress(step=10, batches_per_epoch=10, total_steps=100, ema=ema.ema)
+
+    def train_step(name, model, optimizer, ema):
+        loss, items[name] = model(dict(batch_dict))
+        loss.sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        ema.update(model)
+
+    fns = {name: functools.partial(train_step, name, m, opt, ema) for name, (m, opt, ema, _) in runs.items()}
+    # round 0 warms up allocators and kernels
+    ms = interleaved_median_ms(fns, rounds, warmup=1, sync=torch.cuda.synchronize if dev.type == "cuda" else None)
+    return [{"name": n, "ms": t, "ratio": t / ms["plain"], "items": list(items[n])} for n, t in ms.items()]
 
 
 def cost_table(rows: list[dict]) -> str:
