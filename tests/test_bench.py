@@ -3,8 +3,11 @@
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
-from yolo_freq.bench import models_at_scale
+import pytest
+
+from yolo_freq.bench import finished_run, models_at_scale, train_rows
 
 
 def test_default_model_list_is_yolov8_then_every_bundled_family():
@@ -13,7 +16,10 @@ def test_default_model_list_is_yolov8_then_every_bundled_family():
     assert {"pcb-fs-n.yaml", "sd-gasnet-n.yaml", "yolov8-fdsa-n.yaml"} <= set(names)
 
 
-def test_bench_cost_and_train_modes(tmp_path, offline_env):
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory, offline_env):
+    """One small `yolo-freq bench --train` run (YOLOv8n and PCB-FS-n, 1 epoch at 64 px, seeds 0 and 1)."""
+    tmp_path = tmp_path_factory.mktemp("bench")
     out = tmp_path / "bench"
     args = ["yolov8n.yaml", "pcb-fs-n.yaml", "--imgsz", "64", "--runs", "2", "--threads", "1", "--out", str(out)]
     train = ["--train", "--epochs", "1", "--train-imgsz", "64", "--batch", "4", "--seeds", "0", "1", "--device", "cpu"]
@@ -26,6 +32,11 @@ def test_bench_cost_and_train_modes(tmp_path, offline_env):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_bench_cost_and_train_modes(bench_run):
+    out, proc = bench_run
     for name in ("cost.csv", "cost.md", "cost.png", "accuracy.csv", "accuracy.md", "accuracy.png", "accuracy_runs.csv"):
         assert (out / name).stat().st_size > 0, name
     cost = {r["model"]: r for r in csv.DictReader((out / "cost.csv").open())}
@@ -39,3 +50,33 @@ def test_bench_cost_and_train_modes(tmp_path, offline_env):
     summary = {r["model"]: r for r in csv.DictReader((out / "accuracy.csv").open())}
     assert summary["pcb-fs-n.yaml"]["seeds"] == "2" and "mAP50-95 sd" in summary["pcb-fs-n.yaml"]
     assert "| pcb-fs-n.yaml |" in proc.stdout and "x YOLOv8" in proc.stdout
+
+
+def test_completed_runs_are_reused_only_with_equal_settings_and_architecture(bench_run, monkeypatch, tmp_path):
+    out, _ = bench_run
+    run = out / "runs" / "yolov8n-seed0"
+    settings = dict(model="yolov8n.yaml", data="pcb-demo.yaml", epochs=1, imgsz=64, batch=4, seed=0, device="cpu")
+    assert finished_run(run, settings) == run / "weights" / "best.pt"
+    assert finished_run(run, {**settings, "epochs": 2}) is None
+    assert finished_run(run, {**settings, "seed": 1}) is None
+    assert finished_run(out / "runs" / "pcb-fs-n-seed0", settings) is None  # another model's run
+    monkeypatch.chdir(tmp_path)  # a local yolov8n.yaml with another head shadows the bundled one
+    stock = (Path(__import__("ultralytics").__file__).parent / "cfg/models/v8/yolov8.yaml").read_text()
+    (tmp_path / "yolov8n.yaml").write_text(stock)
+    assert finished_run(run, settings) is not None  # same architecture from another file: still reusable
+    (tmp_path / "yolov8n.yaml").write_text(stock.replace("[-1, 3, C2f, [256]]", "[-1, 2, C2f, [256]]"))
+    assert finished_run(run, settings) is None
+
+
+def test_train_rows_evaluates_a_completed_run_again_instead_of_retraining(bench_run, monkeypatch):
+    from ultralytics.engine.model import Model
+
+    out, _ = bench_run
+    monkeypatch.setattr(Model, "train", lambda *a, **k: pytest.fail("a completed run was trained again"))
+    summary, runs = train_rows(["yolov8n.yaml"], "pcb-demo.yaml", 1, 64, [0], out / "runs", batch=4, device="cpu")
+    first = next(
+        r
+        for r in csv.DictReader((out / "accuracy_runs.csv").open())
+        if r["model"] == "yolov8n.yaml" and r["seed"] == "0"
+    )
+    assert runs[0]["mAP50-95"] == pytest.approx(float(first["mAP50-95"]), abs=1e-9)

@@ -175,6 +175,35 @@ def write_outputs(rows: list[dict], columns: dict, out: Path, stem: str, plot_y:
     return [csv_path, md_path, png_path]
 
 
+def finished_run(run_dir: Path, settings: dict) -> Path | None:
+    """``best.pt`` of a completed training run in ``run_dir`` made with exactly ``settings``, else None.
+
+    A run counts as completed when Ultralytics has stripped its checkpoint (``epoch == -1``, written only after the
+    last epoch or an early stop); it matches when every key of ``settings`` equals its saved training argument (data
+    paths compared after resolving bare names) and the saved architecture equals the one ``settings["model"]`` now builds. This lets an
+    interrupted or extended benchmark (a model or seed added) finish without retraining runs it already has.
+    """
+    from ultralytics.nn.tasks import torch_safe_load, yaml_model_load
+    from ultralytics.utils.checks import check_yaml
+
+    best = run_dir / "weights" / "best.pt"
+    if not best.is_file():
+        return None
+    ckpt, _ = torch_safe_load(best)
+    saved = ckpt.get("train_args") or {}
+    if ckpt.get("epoch") != -1:
+        return None
+    for key, want in settings.items():
+        have = saved.get(key)
+        if key == "data" and have and want:  # Ultralytics saves the path it resolved a bare name to
+            have, want = Path(have).resolve(), Path(check_yaml(want)).resolve()
+        if have != want:
+            return None
+    arch = ("backbone", "head", "scale")
+    built, trained = yaml_model_load(settings["model"]), ckpt["model"].yaml
+    return best if all(built.get(k) == trained.get(k) for k in arch) else None
+
+
 def train_rows(
     models: list[str],
     data: str,
@@ -189,22 +218,30 @@ def train_rows(
 ) -> tuple[list[dict], list[dict]]:
     """Train every model on ``data`` for each seed with identical settings; evaluate on the same val split.
 
+    A run already completed under ``out`` with the same settings and architecture is evaluated again, not retrained
+    (see ``finished_run``); delete its folder to retrain it.
+
     Returns:
         (summary, runs): one summary row per model (mean and sample standard deviation over seeds of mAP50, mAP50-95
         and per-class AP50-95) and one row per (model, seed) run.
     """
     from ultralytics import YOLO
+    from ultralytics.utils import LOGGER
 
     runs = []
+    common = dict(data=data, imgsz=imgsz, batch=batch, workers=workers, device=device, project=str(out), exist_ok=True)
     for seed in seeds:
         for name in models:
             run = f"{Path(name).stem}-seed{seed}"
-            common = dict(
-                data=data, imgsz=imgsz, batch=batch, workers=workers, device=device, project=str(out), exist_ok=True
-            )
-            model = YOLO(name)
-            model.train(epochs=epochs, seed=seed, deterministic=True, name=run, **common, **train_kwargs)
-            metrics = model.val(plots=False, name=f"{run}-val", **common)
+            settings = dict(model=name, data=data, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, **train_kwargs)
+            best = finished_run(out / run, {**settings, "deterministic": True, "device": device})
+            if best:
+                LOGGER.info(f"yolo-freq bench: reusing the completed run {out / run} (delete it to retrain)")
+            else:
+                model = YOLO(name)
+                model.train(epochs=epochs, seed=seed, deterministic=True, name=run, **common, **train_kwargs)
+                best = Path(model.trainer.best)
+            metrics = YOLO(best).val(plots=False, name=f"{run}-val", **common)
             names = metrics.names
             per_class = {f"AP50-95 {names[c]}": float(ap) for c, ap in zip(metrics.box.ap_class_index, metrics.box.ap)}
             runs.append(
