@@ -179,9 +179,10 @@ def finished_run(run_dir: Path, settings: dict) -> Path | None:
     """``best.pt`` of a completed training run in ``run_dir`` made with exactly ``settings``, else None.
 
     A run counts as completed when Ultralytics has stripped its checkpoint (``epoch == -1``, written only after the
-    last epoch or an early stop); it matches when every key of ``settings`` equals its saved training argument (data
-    paths compared after resolving bare names) and the saved architecture equals the one ``settings["model"]`` now builds. This lets an
-    interrupted or extended benchmark (a model or seed added) finish without retraining runs it already has.
+    last epoch or an early stop); it matches when every other key of ``settings`` equals its saved training argument
+    (data paths compared after resolving bare names) and the saved architecture equals the one ``settings["model"]``
+    now builds. This lets an interrupted or extended benchmark (a model or seed added) finish without retraining the
+    runs it already has.
     """
     from ultralytics.nn.tasks import torch_safe_load, yaml_model_load
     from ultralytics.utils.checks import check_yaml
@@ -190,10 +191,12 @@ def finished_run(run_dir: Path, settings: dict) -> Path | None:
     if not best.is_file():
         return None
     ckpt, _ = torch_safe_load(best)
-    saved = ckpt.get("train_args") or {}
     if ckpt.get("epoch") != -1:
         return None
+    saved = ckpt.get("train_args") or {}
     for key, want in settings.items():
+        if key == "model":  # compared as the architecture it builds, below: a path and a bare name may agree
+            continue
         have = saved.get(key)
         if key == "data" and have and want:  # Ultralytics saves the path it resolved a bare name to
             have, want = Path(have).resolve(), Path(check_yaml(want)).resolve()
