@@ -1,4 +1,4 @@
-"""SD-GASNet and YOLOv8 + FDSA models: every scale, every input size, bf16, fusion, ONNX parity, safe-load reload."""
+"""SD-GASNet, YOLOv8 + FDSA and the yolo-freq flagship: every scale, every input size, bf16, fusion, ONNX parity, safe-load reload."""
 
 import copy
 import subprocess
@@ -16,7 +16,8 @@ from yolo_freq import nn as blocks
 from yolo_freq.nn import CS, FDSA, FGPEM, MFA, BottleRep, DWT2d, HaarDown, IDWT2d, Inject
 from yolo_freq.registry import MODELS_DIR, ModelYAMLError
 
-MODELS = ["sd-gasnet", "yolov8-fdsa"]
+MODELS = ["sd-gasnet", "yolov8-fdsa", "yolo-freq"]
+RESAMPLING = {"sd-gasnet", "yolo-freq"}  # MFA and Inject resample each axis separately
 
 
 def anchors(h, w):
@@ -60,6 +61,19 @@ def test_sd_gasnet_layout(models_n):
     assert [m.c1 for m in models_n["yolov8-fdsa"].model if isinstance(m, FDSA)] == [64, 128, 256]
 
 
+def test_flagship_layout(models_n):
+    """yolo-freq: FDSA on backbone P3, P4, P5; AES-FPN over P2 and the refined levels; Detect as in SD-GASNet."""
+    layers = models_n["yolo-freq"].model
+    fdsa = [m for m in layers if isinstance(m, FDSA)]
+    assert [m.f for m in fdsa] == [4, 6, 9]
+    mfa = next(m for m in layers if isinstance(m, MFA))
+    assert mfa.f == [2, *(m.i for m in fdsa)]
+    inject = [m for m in layers if isinstance(m, Inject)]
+    fgpem = [m for m in layers if isinstance(m, FGPEM)]
+    assert [m.f for m in inject] == [[fdsa[0].i, fgpem[0].i], [fdsa[1].i, fgpem[1].i]]
+    assert not any(type(m).__name__ in ("C2fDSLKConv", "DDConv", "GLAAttention") for m in layers)
+
+
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("scale", ["n", "s", "m", "l", "x"])
 def test_every_scale_builds_and_runs(name, scale):
@@ -82,14 +96,14 @@ def test_forward_at_small_and_medium_sizes(models_n, name, imgsz):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_side_multiple_of_32_from_64_to_1280(models_n, name):
-    """Every imgsz 64..1280 (step 32) as the height, and for SD-GASNet also as the width (P5 2..40, odd included).
+    """Every imgsz 64..1280 (step 32) as the height, and with MFA also as the width (P5 2..40, odd included).
 
-    FDSA treats both axes alike; MFA and Inject resample each axis separately, so SD-GASNet gets both sweeps.
+    FDSA treats both axes alike; MFA and Inject resample each axis separately, so models with them get both sweeps.
     """
     model = models_n[name]
     with torch.no_grad():
         for side in range(64, 1281, 32):
-            for h, w in ((side, 64), (64, side)) if name == "sd-gasnet" else ((side, 64),):
+            for h, w in ((side, 64), (64, side)) if name in RESAMPLING else ((side, 64),):
                 y = model(torch.rand(1, 3, h, w))[0]
                 assert y.shape == (1, 84, anchors(h, w)) and torch.isfinite(y).all(), (h, w)
 
@@ -125,9 +139,8 @@ def test_fused_model_equals_unfused(models_n, name):
     assert (out[:, 4:] - ref[:, 4:]).abs().max() <= 1e-4  # scores, not only the large box coordinates
 
 
-@pytest.mark.parametrize(
-    "name, dynamic", [("sd-gasnet", False), ("yolov8-fdsa", False), ("sd-gasnet", True), ("yolov8-fdsa", True)]
-)
+@pytest.mark.parametrize("dynamic", [False, True])
+@pytest.mark.parametrize("name", MODELS)
 def test_onnx_export_matches_pytorch(models_n, tmp_path, monkeypatch, name, dynamic):
     """Stock Ultralytics export (it fuses first), then onnxruntime vs the fused PyTorch model on the same input.
 
