@@ -2,7 +2,7 @@
 # CPU accuracy benchmark on DeepPCB's trainval images, split by board so validation boards are unseen:
 #   val   = boards 77000 and 92000 (all 211 images)
 #   train = every 4th image of boards 00041, 13000, 20085, 44000, 50600 (about 200 images: a CPU budget)
-# then YOLOv8n, every yolo-freq model at the n scale and the FDSA placement variant trained with identical settings
+# then YOLOv8n, every yolo-freq model at the n scale and two FDSA placement variants trained with identical settings
 # per seed. Runs already completed under OUT with the same settings are evaluated again, not retrained.
 # Usage: examples/bench_deeppcb_cpu.sh [DEEPPCB_TRAINVAL_DIR] [OUT] [EPOCHS] [SEEDS...]
 set -euo pipefail
@@ -28,5 +28,6 @@ print(f"split by board: {len(train)} train, {len(val)} val images")
 PY
 yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/data" --exist-ok
 yolo-freq bench yolov8n.yaml pcb-fs-n.yaml sd-gasnet-n.yaml yolov8-fdsa-n.yaml yolo-freq-n.yaml \
-  "$(dirname "$0")/fdsa_placement/yolov8-fdsa-sppf-n.yaml" --imgsz 320 --runs 10 --out "$OUT" \
+  "$(dirname "$0")/fdsa_placement/yolov8-fdsa-sppf-n.yaml" "$(dirname "$0")/fdsa_placement/yolov8-fdsa-head-n.yaml" \
+  --imgsz 320 --runs 10 --out "$OUT" \
   --train --data "$OUT/data/data.yaml" --epochs "$EPOCHS" --train-imgsz 320 --batch 16 --seeds $SEEDS --device cpu

@@ -262,3 +262,16 @@ def test_haar_down_is_a_drop_in_for_strided_convs():
     with torch.no_grad():
         for h, w in [(64, 64), (96, 160), (224, 128)]:  # odd feature sizes (P5 of 96 = 3, of 224 = 7) included
             assert model(torch.rand(1, 3, h, w))[0].shape == (1, 84, anchors(h, w))
+
+
+@pytest.mark.parametrize(
+    "variant, fdsa_at, detect_from", [("sppf", [10], [16, 19, 22]), ("head", [16, 20, 24], [16, 20, 24])]
+)
+def test_fdsa_placement_variants_of_the_study(variant, fdsa_at, detect_from):
+    """The FDSA placements docs/benchmarks.md compares (examples/fdsa_placement/) build, run and sit where stated."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "fdsa_placement" / f"yolov8-fdsa-{variant}-n.yaml"
+    model = DetectionModel(str(path), verbose=False).eval()
+    assert [m.i for m in model.model if isinstance(m, FDSA)] == fdsa_at
+    assert model.model[-1].f == detect_from
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 96, 160))[0].shape == (1, 84, anchors(96, 160))
