@@ -1,0 +1,59 @@
+"""The benchmark scripts in examples/ call the commands docs/benchmarks.md names, with the split it describes."""
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_deeppcb(root: Path) -> Path:
+    """DeepPCB's raw layout, lines only: 8 training-board images (2 per board) and 3 of the two validation boards."""
+    lines = [
+        f"group{g}/{g[:5]}/{g[:5]}00{i}.jpg group{g}/{g[:5]}_not/{g[:5]}00{i}.txt"
+        for g in ("00041", "20085", "44000", "50600")
+        for i in range(2)
+    ]
+    lines += [
+        f"group{g}/{g}/{g}00{i}.jpg group{g}/{g}_not/{g}00{i}.txt"
+        for g, i in (("77000", 0), ("77000", 1), ("92000", 0))
+    ]
+    for line in lines:
+        (root / "PCBData" / line.split("/")[0]).mkdir(parents=True, exist_ok=True)
+    (root / "PCBData" / "trainval.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
+    src, out, log = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out", tmp_path / "calls.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "yolo-freq"  # records its arguments instead of measuring: the wiring is what is tested here
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    script = ROOT / "examples" / "reproduce_benchmarks.sh"
+    proc = subprocess.run(
+        ["bash", str(script), str(src), str(out), "30", "0", "1"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    assert calls[:3] == [
+        f"bench --scale s --imgsz 640 --runs 20 --threads 2 --out {out}/cost-s",
+        f"bench --scale n --imgsz 640 --runs 20 --threads 2 --out {out}/cost-n",
+        f"bench --scale n --imgsz 320 --runs 20 --threads 2 --out {out}/cost-n-320",
+    ]
+    study = out / "deeppcb-cpu"
+    assert calls[3] == f"convert {study}/raw --format deeppcb --out {study}/data --exist-ok"
+    bench = calls[4].split()
+    assert bench[1:6] == ["yolov8n.yaml", "pcb-fs-n.yaml", "sd-gasnet-n.yaml", "yolov8-fdsa-n.yaml", "yolo-freq-n.yaml"]
+    variants = [Path(p.replace("-n.yaml", ".yaml")) for p in bench[6:8]]  # the n scale of the YAMLs beside the script
+    assert [v.name for v in variants] == ["yolov8-fdsa-sppf.yaml", "yolov8-fdsa-head.yaml"]
+    assert all(v.is_file() for v in variants)
+    assert " ".join(bench[bench.index("--epochs") :]).startswith("--epochs 30 --train-imgsz 320 --batch 16 --seeds 0 1")
+    raw = study / "raw" / "PCBData"
+    train, val = ((raw / n).read_text().splitlines() for n in ("trainval.txt", "test.txt"))
+    assert {l.split("/")[0] for l in val} == {"group77000", "group92000"} and len(val) == 3
+    assert len(train) == 2 and not {l.split("/")[0] for l in train} & {"group77000", "group92000"}  # every 4th of 8
+    assert (raw / "group00041").resolve() == (src / "PCBData" / "group00041").resolve()
