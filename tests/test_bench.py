@@ -55,17 +55,17 @@ def test_bench_cost_and_train_modes(bench_run):
 def test_completed_runs_are_reused_only_with_equal_settings_and_architecture(bench_run, monkeypatch, tmp_path):
     out, _ = bench_run
     run = out / "runs" / "yolov8n-seed0"
-    settings = dict(model="yolov8n.yaml", data="pcb-demo.yaml", epochs=1, imgsz=64, batch=4, seed=0, device="cpu")
-    assert finished_run(run, settings) == run / "weights" / "best.pt"
-    assert finished_run(run, {**settings, "epochs": 2}) is None
-    assert finished_run(run, {**settings, "seed": 1}) is None
-    assert finished_run(out / "runs" / "pcb-fs-n-seed0", settings) is None  # another model's run
+    settings = dict(data="pcb-demo.yaml", epochs=1, imgsz=64, batch=4, seed=0, device="cpu")
+    assert finished_run(run, "yolov8n.yaml", settings) == run / "weights" / "best.pt"
+    assert finished_run(run, "yolov8n.yaml", {**settings, "epochs": 2}) is None
+    assert finished_run(run, "yolov8n.yaml", {**settings, "seed": 1}) is None
+    assert finished_run(out / "runs" / "pcb-fs-n-seed0", "yolov8n.yaml", settings) is None  # another model's run
     monkeypatch.chdir(tmp_path)  # a local yolov8n.yaml with another head shadows the bundled one
     stock = (Path(__import__("ultralytics").__file__).parent / "cfg/models/v8/yolov8.yaml").read_text()
     (tmp_path / "yolov8n.yaml").write_text(stock)
-    assert finished_run(run, settings) is not None  # same architecture from another file: still reusable
+    assert finished_run(run, "yolov8n.yaml", settings) is not None  # same architecture from another file: reusable
     (tmp_path / "yolov8n.yaml").write_text(stock.replace("[-1, 3, C2f, [256]]", "[-1, 2, C2f, [256]]"))
-    assert finished_run(run, settings) is None
+    assert finished_run(run, "yolov8n.yaml", settings) is None
 
 
 def test_train_rows_evaluates_a_completed_run_again_instead_of_retraining(bench_run, monkeypatch):

@@ -175,13 +175,13 @@ def write_outputs(rows: list[dict], columns: dict, out: Path, stem: str, plot_y:
     return [csv_path, md_path, png_path]
 
 
-def finished_run(run_dir: Path, settings: dict) -> Path | None:
-    """``best.pt`` of a completed training run in ``run_dir`` made with exactly ``settings``, else None.
+def finished_run(run_dir: Path, model: str, settings: dict) -> Path | None:
+    """``best.pt`` of a completed training run of ``model`` in ``run_dir`` made with exactly ``settings``, else None.
 
     A run counts as completed when Ultralytics has stripped its checkpoint (``epoch == -1``, written only after the
-    last epoch or an early stop); it matches when every other key of ``settings`` equals its saved training argument
-    (data paths compared after resolving bare names) and the saved architecture equals the one ``settings["model"]``
-    now builds. This lets an interrupted or extended benchmark (a model or seed added) finish without retraining the
+    last epoch or an early stop); it matches when every key of ``settings`` equals its saved training argument (data
+    paths compared after resolving bare names) and the saved architecture equals the one ``model`` now builds (a
+    path and a bare name may name the same YAML, so the model is compared by what it builds, not by its string). This lets an interrupted or extended benchmark (a model or seed added) finish without retraining the
     runs it already has.
     """
     from ultralytics.nn.tasks import torch_safe_load, yaml_model_load
@@ -195,15 +195,13 @@ def finished_run(run_dir: Path, settings: dict) -> Path | None:
         return None
     saved = ckpt.get("train_args") or {}
     for key, want in settings.items():
-        if key == "model":  # compared as the architecture it builds, below: a path and a bare name may agree
-            continue
         have = saved.get(key)
         if key == "data" and have and want:  # Ultralytics saves the path it resolved a bare name to
             have, want = Path(have).resolve(), Path(check_yaml(want)).resolve()
         if have != want:
             return None
     arch = ("backbone", "head", "scale")
-    built, trained = yaml_model_load(settings["model"]), ckpt["model"].yaml
+    built, trained = yaml_model_load(model), ckpt["model"].yaml
     return best if all(built.get(k) == trained.get(k) for k in arch) else None
 
 
@@ -234,15 +232,17 @@ def train_rows(
     runs = []
     common = dict(data=data, imgsz=imgsz, batch=batch, workers=workers, device=device, project=str(out), exist_ok=True)
     for seed in seeds:
+        # everything that decides a run's result: checked for reuse and trained with, one dict so the two cannot drift
+        recipe = dict(data=data, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True, device=device)
+        recipe.update(train_kwargs)
         for name in models:
             run = f"{Path(name).stem}-seed{seed}"
-            settings = dict(model=name, data=data, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, **train_kwargs)
-            best = finished_run(out / run, {**settings, "deterministic": True, "device": device})
+            best = finished_run(out / run, name, recipe)
             if best:
                 LOGGER.info(f"yolo-freq bench: reusing the completed run {out / run} (delete it to retrain)")
             else:
                 model = YOLO(name)
-                model.train(epochs=epochs, seed=seed, deterministic=True, name=run, **common, **train_kwargs)
+                model.train(**recipe, name=run, workers=workers, project=str(out), exist_ok=True)
                 best = Path(model.trainer.best)
             metrics = YOLO(best).val(plots=False, name=f"{run}-val", **common)
             names = metrics.names
