@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from yolo_freq import cli
 from yolo_freq.bench import finished_run, models_at_scale, train_rows
 
 
@@ -14,6 +15,27 @@ def test_default_model_list_is_yolov8_then_every_bundled_family():
     names = models_at_scale("n")
     assert names[0] == "yolov8n.yaml"
     assert {"pcb-fs-n.yaml", "sd-gasnet-n.yaml", "yolov8-fdsa-n.yaml"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "did you mean yolov8n.yaml?"),
+        ("", "missing.yaml' not found"),
+        ("backbone: [\n", "is not valid YAML"),
+        ("nc: 6\n", "has no 'backbone' and 'head'"),
+    ],
+)
+@pytest.mark.parametrize("verb", [["info"], ["bench", "--train"], ["distill-cost", "--model"]])
+def test_model_argument_that_is_not_a_model_yaml_is_a_one_line_usage_error(verb, text, message, tmp_path, capsys):
+    name = "yolov8n" if text is None else str(tmp_path / "missing.yaml")
+    if text:
+        Path(name).write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*verb, name])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 @pytest.fixture(scope="module")

@@ -322,7 +322,11 @@ def cmd_bench(args) -> int:
 
 def add_arguments(p) -> None:
     """Arguments of ``yolo-freq bench``."""
-    p.add_argument("models", nargs="*", help="model YAMLs; default: yolov8<scale> and every yolo-freq model")
+    from yolo_freq.cli import model_yaml
+
+    p.add_argument(
+        "models", nargs="*", type=model_yaml, help="model YAMLs; default: yolov8<scale> and every yolo-freq model"
+    )
     p.add_argument("--scale", default="n", choices=list("nslmx"), help="scale of the default model list")
     p.add_argument("--imgsz", type=int, default=640, help="input size for latency and export")
     p.add_argument("--runs", type=int, default=20, help="timed runs per model (median reported)")

@@ -11,6 +11,35 @@ import sys
 DEFAULT_INFO_MODELS = ("yolov8n.yaml", "pcb-fs-n.yaml", "yolov8s.yaml", "pcb-fs.yaml")
 
 
+def model_yaml(name: str) -> str:
+    """argparse type of model arguments: ``name`` if it loads as a model YAML, else a one-line usage error.
+
+    Loading goes through Ultralytics' ``yaml_model_load`` (bare names and ``-<scale>`` suffixes of bundled and
+    Ultralytics YAMLs work), so a typo fails before any model is built or trained rather than as a traceback from
+    deep inside Ultralytics minutes later.
+    """
+    from pathlib import Path
+
+    import yaml
+    from ultralytics.nn.tasks import yaml_model_load
+
+    import yolo_freq  # noqa: F401  (bundled names resolve when autoload is off)
+
+    if Path(name).suffix.lower() not in {".yaml", ".yml"}:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a model YAML; did you mean {Path(name).stem}.yaml?")
+    try:
+        d = yaml_model_load(name)
+    except FileNotFoundError:
+        raise argparse.ArgumentTypeError(
+            f"{name!r} not found: give a path or a bundled name such as yolov8n.yaml or pcb-fs-n.yaml"
+        ) from None
+    except (ValueError, yaml.YAMLError) as e:  # Ultralytics re-raises YAML syntax errors as ValueError
+        raise argparse.ArgumentTypeError(f"{name!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not {"backbone", "head"} <= d.keys():
+        raise argparse.ArgumentTypeError(f"{name!r} is not a model YAML: it has no 'backbone' and 'head' sections")
+    return name
+
+
 def model_cost(cfg: str, imgsz: int = 640) -> dict:
     """Parameters and inference GFLOPs of a model YAML, counted on the fused model at ``imgsz``.
 
@@ -121,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolo-freq", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="params and GFLOPs of model YAMLs side by side")
-    p.add_argument("models", nargs="*", default=list(DEFAULT_INFO_MODELS), help="model YAMLs (bare names work)")
+    p.add_argument(
+        "models", nargs="*", type=model_yaml, default=list(DEFAULT_INFO_MODELS), help="model YAMLs (bare names work)"
+    )
     p.add_argument("--imgsz", type=int, default=640, help="square input size for the FLOP count")
     p.set_defaults(func=cmd_info)
 
@@ -155,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("distill-cost", help="train-step time with and without each distillation term, same batch")
-    p.add_argument("--model", default="pcb-fs-n.yaml", help="model YAML (student and same-architecture teacher)")
+    p.add_argument(
+        "--model", type=model_yaml, default="pcb-fs-n.yaml", help="model YAML (student and same-architecture teacher)"
+    )
     p.add_argument("--data", default="pcb-demo.yaml", help="dataset YAML the batch is taken from")
     p.add_argument("--imgsz", type=int, default=320, help="training image size")
     p.add_argument("--batch", type=int, default=4, help="batch size")
