@@ -5,16 +5,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from yolo_freq import cli
-from yolo_freq.bench import finished_run, models_at_scale, train_rows
+from yolo_freq.bench import finished_run, models_at_scale, permutation_p, train_rows
 
 
 def test_default_model_list_is_yolov8_then_every_bundled_family():
     names = models_at_scale("n")
     assert names[0] == "yolov8n.yaml"
     assert {"pcb-fs-n.yaml", "sd-gasnet-n.yaml", "yolov8-fdsa-n.yaml"} <= set(names)
+
+
+def test_permutation_p_matches_the_exact_test_and_needs_two_seeds_a_side():
+    apart, overlap = ([1.0, 1.1, 1.2, 1.3, 1.4], [0.0, 0.1, 0.2, 0.3, 0.4]), ([1.0, 2.0, 4.0], [1.5, 2.5, 3.0])
+    # exact two-sided p: 2 of the C(10, 5) = 252 labellings are as extreme as perfectly separated groups
+    assert permutation_p(*apart) == pytest.approx(2 / 252, abs=0.002)
+    assert permutation_p(*overlap) == pytest.approx(1.0, abs=0.01)  # equal means: every labelling is as extreme
+    assert permutation_p(*apart) == permutation_p(*apart)  # fixed generator: tables are reproducible
+    assert np.isnan(permutation_p([1.0], [2.0, 3.0]))
 
 
 @pytest.mark.parametrize(
@@ -71,6 +81,9 @@ def test_bench_cost_and_train_modes(bench_run):
     )
     summary = {r["model"]: r for r in csv.DictReader((out / "accuracy.csv").open())}
     assert summary["pcb-fs-n.yaml"]["seeds"] == "2" and "mAP50-95 sd" in summary["pcb-fs-n.yaml"]
+    seeds = {m: [float(r["mAP50-95"]) for r in runs if r["model"] == m] for m in summary}
+    assert float(summary["pcb-fs-n.yaml"]["p mAP50-95"]) == permutation_p(seeds["pcb-fs-n.yaml"], seeds["yolov8n.yaml"])
+    assert summary["yolov8n.yaml"]["p mAP50-95"] == ""  # the baseline is not compared with itself
     assert "| pcb-fs-n.yaml |" in proc.stdout and "x YOLOv8" in proc.stdout
 
 

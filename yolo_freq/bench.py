@@ -266,9 +266,30 @@ def train_rows(
             row[f"{key} sd"] = statistics.stdev(vals) if len(vals) > 1 else float("nan")
         summary.append(row)
     base = summary[0]
+    base_maps = [r["mAP50-95"] for r in runs if r["model"] == base["model"]]
     for row in summary:
         row["d mAP50-95"] = row["mAP50-95"] - base["mAP50-95"]
+        if row is not base:
+            row["p mAP50-95"] = permutation_p([r["mAP50-95"] for r in runs if r["model"] == row["model"]], base_maps)
     return summary, runs
+
+
+def permutation_p(a: list[float], b: list[float], draws: int = 20_000) -> float:
+    """Two-sided p-value of the difference of the means of ``a`` and ``b`` (seeds of two models) by permutation.
+
+    The share of random relabellings of the pooled values whose mean difference is at least as large as the one
+    observed (Monte Carlo with a fixed generator, so a table is reproducible; the observed labelling counts as one
+    draw). A permutation test assumes no distribution of mAP over seeds, which a handful of seeds cannot check.
+    NaN when either model has fewer than two seeds.
+    """
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    pooled = np.array([*a, *b])
+    observed = abs(np.mean(a) - np.mean(b))
+    rng = np.random.default_rng(0)
+    shuffled = rng.permuted(np.tile(pooled, (draws, 1)), axis=1)
+    diffs = np.abs(shuffled[:, : len(a)].mean(1) - shuffled[:, len(a) :].mean(1))
+    return float((1 + np.sum(diffs >= observed - 1e-12)) / (1 + draws))
 
 
 def cmd_bench(args) -> int:
@@ -308,6 +329,7 @@ def cmd_bench(args) -> int:
             "mAP50-95": "mAP50-95",
             "mAP50-95 sd": "sd",
             "d mAP50-95": "vs YOLOv8",
+            "p mAP50-95": "p",
         }
         columns.update({k: k for k in summary[0] if k.startswith("AP50-95 ") and not k.endswith(" sd")})
         files += write_outputs(summary, columns, out, "accuracy", "mAP50-95", "mAP50-95 (mean over seeds)")
