@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every table of docs/benchmarks.md in one command: the three cost tables, then the DeepPCB CPU accuracy study.
+# Every table of docs/benchmarks.md in one command: the three cost tables, the DeepPCB CPU accuracy study (SEEDS,
+# default 0 1), then YOLOv8n against the flagship over seeds 0-7.
 # Usage: examples/reproduce_benchmarks.sh [DEEPPCB_TRAINVAL_DIR] [OUT] [EPOCHS] [SEEDS...]
-# Writes OUT/cost-s, OUT/cost-n, OUT/cost-n-320 and OUT/deeppcb-cpu (CSV, Markdown and PNG in each), the same
-# layout as docs/bench/. Run it on an otherwise idle machine: the latency figures are wall-clock medians.
+# Writes OUT/cost-s, OUT/cost-n, OUT/cost-n-320, OUT/deeppcb-cpu and OUT/deeppcb-cpu-flagship (CSV, Markdown and PNG
+# in each), the same layout as docs/bench/. Run it on an otherwise idle machine: the latency figures are wall-clock medians.
 set -euo pipefail
 SRC=${1:-../shared/data/DeepPCB-trainval}
 OUT=${2:-runs/benchmarks}
@@ -10,4 +11,11 @@ shift $(( $# < 2 ? $# : 2 )) || true
 yolo-freq bench --scale s --imgsz 640 --runs 20 --threads 2 --out "$OUT/cost-s"
 yolo-freq bench --scale n --imgsz 640 --runs 20 --threads 2 --out "$OUT/cost-n"
 yolo-freq bench --scale n --imgsz 320 --runs 20 --threads 2 --out "$OUT/cost-n-320"
+EPOCHS=${1:-30}
 "$(dirname "$0")/bench_deeppcb_cpu.sh" "$SRC" "$OUT/deeppcb-cpu" "${@:-30}"
+# The flagship pair shares the study's run folders, so the seeds the study trained are evaluated, not retrained.
+mkdir -p "$OUT/deeppcb-cpu-flagship"
+ln -sfn "$(cd "$OUT/deeppcb-cpu" && pwd)/runs" "$OUT/deeppcb-cpu-flagship/runs"
+yolo-freq bench yolov8n.yaml yolo-freq-n.yaml --imgsz 320 --runs 10 --out "$OUT/deeppcb-cpu-flagship" \
+  --train --data "$OUT/deeppcb-cpu/data/data.yaml" --epochs "$EPOCHS" --train-imgsz 320 --batch 16 \
+  --seeds 0 1 2 3 4 5 6 7 --device cpu

@@ -57,3 +57,9 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
     assert {l.split("/")[0] for l in val} == {"group77000", "group92000"} and len(val) == 3
     assert len(train) == 2 and not {l.split("/")[0] for l in train} & {"group77000", "group92000"}  # every 4th of 8
     assert (raw / "group00041").resolve() == (src / "PCBData" / "group00041").resolve()
+    flagship = out / "deeppcb-cpu-flagship"
+    assert calls[5] == (
+        f"bench yolov8n.yaml yolo-freq-n.yaml --imgsz 320 --runs 10 --out {flagship} --train --data {study}/data/data.yaml"
+        " --epochs 30 --train-imgsz 320 --batch 16 --seeds 0 1 2 3 4 5 6 7 --device cpu"
+    )
+    assert (flagship / "runs").resolve() == (study / "runs").resolve()  # the study's seeds are reused, not retrained
