@@ -181,8 +181,9 @@ def finished_run(run_dir: Path, model: str, settings: dict) -> Path | None:
     A run counts as completed when Ultralytics has stripped its checkpoint (``epoch == -1``, written only after the
     last epoch or an early stop); it matches when every key of ``settings`` equals its saved training argument (data
     paths compared after resolving bare names) and the saved architecture equals the one ``model`` now builds (a
-    path and a bare name may name the same YAML, so the model is compared by what it builds, not by its string). This lets an interrupted or extended benchmark (a model or seed added) finish without retraining the
-    runs it already has.
+    path and a bare name may name the same YAML, so the model is compared by what it builds, not by its string).
+    This lets an interrupted or extended benchmark (a model or seed added) finish without retraining the runs it
+    already has.
     """
     from ultralytics.nn.tasks import torch_safe_load, yaml_model_load
     from ultralytics.utils.checks import check_yaml
@@ -230,7 +231,8 @@ def train_rows(
     from ultralytics.utils import LOGGER
 
     runs = []
-    common = dict(data=data, imgsz=imgsz, batch=batch, workers=workers, device=device, project=str(out), exist_ok=True)
+    where = dict(workers=workers, project=str(out), exist_ok=True)  # how and where, not what: no part of the recipe
+    common = dict(data=data, imgsz=imgsz, batch=batch, device=device, **where)
     for seed in seeds:
         # everything that decides a run's result: checked for reuse and trained with, one dict so the two cannot drift
         recipe = dict(data=data, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True, device=device)
@@ -242,7 +244,7 @@ def train_rows(
                 LOGGER.info(f"yolo-freq bench: reusing the completed run {out / run} (delete it to retrain)")
             else:
                 model = YOLO(name)
-                model.train(**recipe, name=run, workers=workers, project=str(out), exist_ok=True)
+                model.train(**recipe, **where, name=run)
                 best = Path(model.trainer.best)
             metrics = YOLO(best).val(plots=False, name=f"{run}-val", **common)
             names = metrics.names
