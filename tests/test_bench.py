@@ -115,3 +115,22 @@ def test_train_rows_evaluates_a_completed_run_again_instead_of_retraining(bench_
         if r["model"] == "yolov8n.yaml" and r["seed"] == "0"
     )
     assert runs[0]["mAP50-95"] == pytest.approx(float(first["mAP50-95"]), abs=1e-9)
+
+
+def test_no_val_trains_without_per_epoch_validation_and_is_part_of_the_recipe(bench_run, tmp_path, monkeypatch):
+    from ultralytics.nn.tasks import torch_safe_load
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "bench"
+    args = ["yolov8n.yaml", "--imgsz", "64", "--runs", "1", "--threads", "1", "--no-onnx", "--out", str(out)]
+    train = ["--train", "--epochs", "2", "--train-imgsz", "64", "--batch", "4", "--seeds", "0", "--device", "cpu"]
+    assert cli.main(["bench", *args, *train, "--no-val"]) == 0
+    run = out / "runs" / "yolov8n-seed0"
+    assert torch_safe_load(run / "weights" / "best.pt")[0]["train_args"]["val"] is False
+    # epoch 1 was not validated (Ultralytics logs zero val losses then), the last epoch was
+    val_cls = [float(r["val/cls_loss"]) for r in csv.DictReader((run / "results.csv").open())]
+    assert len(val_cls) == 2 and val_cls[0] == 0 < val_cls[1]
+    assert finished_run(run, "yolov8n.yaml", {"epochs": 2, "val": False}) is not None
+    assert finished_run(run, "yolov8n.yaml", {"epochs": 2, "val": True}) is None
+    validated = bench_run[0] / "runs" / "yolov8n-seed0"  # trained without --no-val: never reused for a --no-val table
+    assert finished_run(validated, "yolov8n.yaml", {"epochs": 1, "val": False}) is None

@@ -317,6 +317,7 @@ def cmd_bench(args) -> int:
             out / "runs",
             batch=args.batch,
             device=args.device,
+            val=not args.no_val,
         )
         for row in summary:
             row.update(
@@ -364,3 +365,9 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=16, help="batch size for --train")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for --train (spread reported)")
     p.add_argument("--device", default=None, help="training device, e.g. cpu or 0")
+    p.add_argument(
+        "--no-val",
+        action="store_true",
+        help="train without per-epoch validation (Ultralytics val=False): faster, and the last epoch is evaluated, "
+        "not the epoch that scored best on the very split the table reports",
+    )
