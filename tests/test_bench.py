@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from yolo_freq import cli
-from yolo_freq.bench import finished_run, models_at_scale, permutation_p, train_rows
+from yolo_freq.bench import finished_run, models_at_scale, paired_p, permutation_p, train_rows
 
 
 def test_default_model_list_is_yolov8_then_every_bundled_family():
@@ -25,6 +25,57 @@ def test_permutation_p_matches_the_exact_test_and_needs_two_seeds_a_side():
     assert permutation_p(*overlap) == pytest.approx(1.0, abs=0.01)  # equal means: every labelling is as extreme
     assert permutation_p(*apart) == permutation_p(*apart)  # fixed generator: tables are reproducible
     assert np.isnan(permutation_p([1.0], [2.0, 3.0]))
+
+
+def test_paired_p_enumerates_sign_flips_of_the_per_seed_differences():
+    shared = [0.10, 0.14, 0.08, 0.12, 0.11, 0.09]  # one level per seed, as a seed's data order sets it for all models
+    better = [v + 0.005 for v in shared]
+    assert paired_p(better, shared) == pytest.approx(2 / 64)  # all six ahead: only all-ahead or all-behind as extreme
+    assert permutation_p(better, shared) > 0.5  # the seed-to-seed spread hides the same gain from the unpaired test
+    assert paired_p(better[:4], shared[:4]) == pytest.approx(2 / 16)  # four seeds can never reach p < 0.05
+    assert paired_p([1.0, 2.0, 3.0], [0.0, 3.0, 3.0]) == pytest.approx(1.0)  # differences +1, -1, 0: mean 0
+    many = [v + 0.001 * i for i in range(3) for v in shared]  # 18 seeds: random sign flips, fixed generator
+    assert paired_p([v + 0.005 for v in many], many) == paired_p([v + 0.005 for v in many], many) < 1e-3
+    assert np.isnan(paired_p([1.0], [2.0]))
+
+
+def test_a_seed_gives_every_architecture_the_same_batches(tmp_path):
+    """What makes ``paired_p`` valid: the seed, not the model, decides the batches and their augmentations."""
+    from ultralytics import YOLO
+
+    def batches(model_yaml, seed):
+        seen = []
+
+        def record(trainer):
+            preprocess = trainer.preprocess_batch
+
+            def fingerprint_then_preprocess(batch):
+                seen.append((tuple(batch["im_file"]), float(batch["img"].float().sum())))  # images and augmentation
+                return preprocess(batch)
+
+            trainer.preprocess_batch = fingerprint_then_preprocess
+
+        model = YOLO(model_yaml)
+        model.add_callback("on_train_start", record)
+        model.train(
+            data="pcb-demo.yaml",
+            epochs=2,
+            imgsz=64,
+            batch=4,
+            workers=0,
+            plots=False,
+            val=False,
+            seed=seed,
+            deterministic=True,
+            device="cpu",
+            project=str(tmp_path),
+            name=f"{model_yaml}-{seed}",
+        )
+        return seen
+
+    first = batches("yolov8n.yaml", 0)
+    assert len(first) > 2 and first == batches("sd-gasnet-n.yaml", 0)
+    assert first != batches("yolov8n.yaml", 1)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +134,9 @@ def test_bench_cost_and_train_modes(bench_run):
     assert summary["pcb-fs-n.yaml"]["seeds"] == "2" and "mAP50-95 sd" in summary["pcb-fs-n.yaml"]
     seeds = {m: [float(r["mAP50-95"]) for r in runs if r["model"] == m] for m in summary}
     assert float(summary["pcb-fs-n.yaml"]["p mAP50-95"]) == permutation_p(seeds["pcb-fs-n.yaml"], seeds["yolov8n.yaml"])
-    assert summary["yolov8n.yaml"]["p mAP50-95"] == ""  # the baseline is not compared with itself
+    paired = paired_p(seeds["pcb-fs-n.yaml"], seeds["yolov8n.yaml"])  # runs of a model are listed in seed order
+    assert float(summary["pcb-fs-n.yaml"]["p mAP50-95 paired"]) == paired and "| p paired |" in proc.stdout
+    assert summary["yolov8n.yaml"]["p mAP50-95"] == summary["yolov8n.yaml"]["p mAP50-95 paired"] == ""  # not vs itself
     assert "| pcb-fs-n.yaml |" in proc.stdout and "x YOLOv8" in proc.stdout
 
 

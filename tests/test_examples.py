@@ -64,7 +64,13 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
     )
     assert (flagship / "runs").resolve() == (study / "runs").resolve()  # the study's seeds are reused, not retrained
     assert calls[6] == (
-        f"bench yolov8n.yaml yolo-freq-n.yaml sd-gasnet-n.yaml --imgsz 320 --runs 10 --out {flagship}-60 --train"
-        f" --data {study}/data/data.yaml --epochs 60 --train-imgsz 320 --batch 16 --seeds 0 1 2 3 --device cpu --no-val"
+        f"bench yolov8n.yaml yolo-freq-n.yaml --imgsz 320 --runs 10 --out {flagship}-60 --train --data"
+        f" {study}/data/data.yaml --epochs 60 --train-imgsz 320 --batch 16 --seeds 0 1 2 3 --device cpu --no-val"
     )
-    assert len(calls) == 7
+    sd_gasnet = out / "deeppcb-cpu-sd-gasnet-60"
+    assert calls[7] == (
+        f"bench yolov8n.yaml sd-gasnet-n.yaml --imgsz 320 --runs 10 --out {sd_gasnet} --train --data"
+        f" {study}/data/data.yaml --epochs 60 --train-imgsz 320 --batch 16 --seeds 0 1 2 3 4 5 --device cpu --no-val"
+    )
+    assert (sd_gasnet / "runs").resolve() == (Path(f"{flagship}-60") / "runs").resolve()  # YOLOv8n's 0-3 reused
+    assert len(calls) == 8
