@@ -269,13 +269,13 @@ def train_rows(
             row[f"{key} sd"] = statistics.stdev(vals) if len(vals) > 1 else float("nan")
         summary.append(row)
     base = summary[0]
-    base_maps = {r["seed"]: r["mAP50-95"] for r in runs if r["model"] == base["model"]}
+    # runs were appended seed by seed, so every model's list is in the order of ``seeds``: position i pairs seed i
+    maps = {name: [r["mAP50-95"] for r in runs if r["model"] == name] for name in models}
     for row in summary:
         row["d mAP50-95"] = row["mAP50-95"] - base["mAP50-95"]
         if row is not base:
-            mine = {r["seed"]: r["mAP50-95"] for r in runs if r["model"] == row["model"]}
-            row["p mAP50-95"] = permutation_p(list(mine.values()), list(base_maps.values()))
-            row["p mAP50-95 paired"] = paired_p([mine[s] for s in seeds], [base_maps[s] for s in seeds])
+            row["p mAP50-95"] = permutation_p(maps[row["model"]], maps[base["model"]])
+            row["p mAP50-95 paired"] = paired_p(maps[row["model"]], maps[base["model"]])
     return summary, runs
 
 
