@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ultralytics.utils.checks import check_yaml
 
 from yolo_freq import cli
 from yolo_freq.bench import finished_run, models_at_scale, paired_p, permutation_p, train_rows
@@ -97,6 +98,29 @@ def test_model_argument_that_is_not_a_model_yaml_is_a_one_line_usage_error(verb,
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["yolov8n.yaml", "pcb-fs-n.yaml", "--seeds", "0", "1", "0"], "seed repeated (0, 0)"),
+        (["yolov8n.yaml", "pcb-fs-n.yaml", "yolov8n.yaml"], "model file name repeated (yolov8n.yaml, yolov8n.yaml)"),
+        (["yolov8n.yaml", "{tmp}/yolov8n.yaml"], "model file name repeated (yolov8n.yaml, {tmp}/yolov8n.yaml)"),
+    ],
+)
+def test_repeated_seed_or_model_file_name_is_a_usage_error(argv, message, tmp_path, capsys):
+    """Runs are named by file name and seed: a repeat would share a run folder and be counted twice."""
+    (tmp_path / "yolov8n.yaml").write_text(Path(check_yaml("yolov8.yaml")).read_text())
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["bench", *(a.format(tmp=tmp_path) for a in argv), "--train"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in err and "Traceback" not in err
+
+
+def test_distinct_seeds_and_model_file_names_parse():
+    args = cli.build_parser().parse_args(["bench", "yolov8n.yaml", "pcb-fs-n.yaml", "--seeds", "2", "0", "1"])
+    assert args.models == ["yolov8n.yaml", "pcb-fs-n.yaml"] and args.seeds == [2, 0, 1]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ and image size and reports validation mAP50, mAP50-95 and per-class AP50-95, as 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import csv
@@ -371,12 +372,42 @@ def cmd_bench(args) -> int:
     return 0
 
 
+class _Distinct(argparse.Action):
+    """Store a list argument, refusing repeats (by ``key``) with a usage error.
+
+    Runs are named ``<model stem>-seed<seed>``, so repeats would share one run folder: a repeated seed or model
+    would be trained once and counted twice (inflating the seed count behind the spread and both p values), and two
+    YAMLs with one file name would overwrite each other's runs.
+    """
+
+    def __init__(self, *args, key=lambda v: v, what="value", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key, self.what = key, what
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        keys = [self.key(v) for v in values]
+        repeated = list(dict.fromkeys(k for k in keys if keys.count(k) > 1))
+        if repeated:
+            given = ", ".join(str(v) for v in values if self.key(v) in repeated)
+            parser.error(
+                f"{self.what} repeated ({given}): bench names each run by model file name and seed, so these "
+                f"would share one run folder; give each {self.what} once"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def add_arguments(p) -> None:
     """Arguments of ``yolo-freq bench``."""
     from yolo_freq.cli import model_yaml
 
     p.add_argument(
-        "models", nargs="*", type=model_yaml, help="model YAMLs; default: yolov8<scale> and every yolo-freq model"
+        "models",
+        nargs="*",
+        type=model_yaml,
+        action=_Distinct,
+        key=lambda m: Path(m).stem,
+        what="model file name",
+        help="model YAMLs; default: yolov8<scale> and every yolo-freq model",
     )
     p.add_argument("--scale", default="n", choices=list("nslmx"), help="scale of the default model list")
     p.add_argument("--imgsz", type=int, default=640, help="input size for latency and export")
@@ -389,7 +420,15 @@ def add_arguments(p) -> None:
     p.add_argument("--epochs", type=int, default=30, help="epochs for --train")
     p.add_argument("--train-imgsz", type=int, default=320, help="training and validation image size for --train")
     p.add_argument("--batch", type=int, default=16, help="batch size for --train")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for --train (spread reported)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        action=_Distinct,
+        what="seed",
+        help="seeds for --train (spread reported)",
+    )
     p.add_argument("--device", default=None, help="training device, e.g. cpu or 0")
     p.add_argument(
         "--no-val",
