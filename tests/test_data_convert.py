@@ -244,6 +244,33 @@ def test_strict_fails_with_report_and_writes_no_dataset(tmp_path, capsys):
     assert e.value.report.problems == 12
 
 
+def test_failed_conversion_leaves_an_earlier_dataset_as_it_was(tmp_path, capsys):
+    """--exist-ok replaces an earlier dataset only once the new one is ready; a failed attempt reports beside it."""
+    _deeppcb_layout(tmp_path / "src")
+    out = tmp_path / "out"
+    convert(tmp_path / "src", out)
+    before = tree_state(out)
+    assert cli.main(["convert", str(tmp_path / "src"), "--out", str(out), "--strict", "--exist-ok"]) == 1
+    err = capsys.readouterr().err
+    assert f"every line is in {out / 'report-failed.txt'}" in err and "earlier dataset" in err and "unchanged" in err
+    after = tree_state(out)
+    assert {k: v for k, v in after.items() if not k.startswith("report-failed")} == before
+    assert json.loads((out / "report-failed.json").read_text())["problems"] == 12
+    assert cli.main(["convert", str(tmp_path / "src"), "--out", str(out), "--exist-ok"]) == 0
+    assert not list(out.glob("report-failed*"))  # a successful conversion clears the failed attempt's report
+
+
+def test_exist_ok_never_replaces_the_source(tmp_path, capsys):
+    """A source inside an output path (e.g. ``boards/images`` with ``--out boards``) is refused, not deleted."""
+    src = _deeppcb_layout(tmp_path / "boards" / "images")
+    (tmp_path / "boards" / "labels").mkdir()  # looks like an earlier dataset, so --exist-ok would replace it
+    before = tree_state(tmp_path / "boards")
+    code = cli.main(["convert", str(src), "--out", str(tmp_path / "boards"), "--exist-ok"])
+    err = capsys.readouterr().err
+    assert code == 2 and "lies where the conversion writes its outputs" in err and "Traceback" not in err
+    assert tree_state(tmp_path / "boards") == before
+
+
 # ---------------------------------------------------------------------------------------------------- Pascal VOC
 
 

@@ -14,7 +14,7 @@ from .report import ConversionReport
 from .split import assign_splits
 from .validate import check_records
 from .voc import read_voc
-from .writer import OUTPUTS, write_dataset
+from .writer import FAILED_REPORT, OUTPUTS, write_dataset
 
 READERS = {"voc": read_voc, "coco": read_coco, "deeppcb": read_deeppcb}
 FORMATS = ("auto", *READERS)
@@ -54,24 +54,34 @@ def detect_format(source: Path) -> str:
     raise ConversionError(f"{source}: holds both Pascal VOC XML and COCO JSON; pass --format voc or --format coco")
 
 
-def _prepare_out(out: Path, source: Path, exist_ok: bool) -> None:
-    """Refuse an output folder inside the source or holding other data; clear an earlier conversion's outputs."""
+def _check_out(out: Path, source: Path, exist_ok: bool) -> bool:
+    """Refuse an output folder that overlaps the source or holds other data; True if it holds an earlier dataset.
+
+    Nothing is removed here: an earlier dataset stays until the new one has been read, checked and is ready to write.
+    """
     if out == source or (source.is_dir() and out.is_relative_to(source)):
         raise ConversionError(
             f"--out {out} is inside the source {source}; choose a folder outside it (the source is never modified)"
         )
+    replaced = [out / name for name in OUTPUTS]
+    if any(source == p or source.is_relative_to(p) for p in replaced):
+        raise ConversionError(
+            f"the source {source} lies where the conversion writes its outputs in --out {out} "
+            f"({', '.join(OUTPUTS)}); choose another --out (the source is never modified)"
+        )
     if out.exists() and not out.is_dir():
         raise ConversionError(f"--out {out} is a file")
-    if out.exists():
-        ours = [out / name for name in OUTPUTS if (out / name).exists()]
-        if any(p.name not in ("report.txt", "report.json") for p in ours) and not exist_ok:
-            raise ConversionError(
-                f"--out {out} already holds a converted dataset; choose another folder or pass --exist-ok to replace it"
-            )
-        for p in ours:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-        if any(out.iterdir()) and not exist_ok:
-            raise ConversionError(f"--out {out} is not empty; choose an empty or new folder, or pass --exist-ok")
+    if not out.exists():
+        return False
+    earlier = any((out / name).exists() for name in OUTPUTS if not name.startswith("report"))
+    if earlier and not exist_ok:
+        raise ConversionError(
+            f"--out {out} already holds a converted dataset; choose another folder or pass --exist-ok to replace it"
+        )
+    others = [p for p in out.iterdir() if p.name not in OUTPUTS]
+    if others and not exist_ok:
+        raise ConversionError(f"--out {out} is not empty; choose an empty or new folder, or pass --exist-ok")
+    return earlier
 
 
 def convert(
@@ -129,7 +139,7 @@ def convert(
         classes = [c.strip() for c in classes]
         if not classes or not all(classes) or len(set(classes)) != len(classes):
             raise ConversionError(f"the class list must be non-empty names without repeats, got {classes}")
-    _prepare_out(out, source, exist_ok)
+    earlier = _check_out(out, source, exist_ok)
     fmt = detect_format(source) if fmt == "auto" else fmt
     if fmt == "deeppcb" and not source.is_dir():
         raise ConversionError(f"{source}: DeepPCB needs its folder (PCBData or above), not a file")
@@ -148,16 +158,25 @@ def convert(
         raise ConversionError(f"{source}: the annotations name no class; pass --classes")
     items = check_records(records, names, root, report, outside) if records else []
     splits = assign_splits(items, val, seed, report) if items else {}
+    # a failed attempt leaves an earlier dataset and its report as they were, and reports beside them
+    kept = f"; the earlier dataset in {out} is unchanged" if earlier else ""
     if not splits.get("train"):
-        report.save(out)
-        raise ConversionError(f"nothing to convert: no usable annotated image in {source}.\n{report.summary()}")
+        txt = report.save(out, FAILED_REPORT if earlier else "report")
+        raise ConversionError(
+            f"nothing to convert: no usable annotated image in {source} (report: {txt}{kept}).\n{report.summary()}"
+        )
     if strict and report.problems:
-        report.save(out)
+        txt = report.save(out, FAILED_REPORT if earlier else "report")
         raise ProblemsFound(
-            f"{report.problems} problems found under --strict, dataset not written; "
-            f"every line is in {out / 'report.txt'}.\n{report.summary()}",
+            f"{report.problems} problems found under --strict, dataset not written; every line is in {txt}{kept}.\n"
+            f"{report.summary()}",
             report,
         )
+    for p in (out / name for name in OUTPUTS):
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
     write_dataset(splits, names, out, root, report, link)
     report.save(out)
     return report

@@ -142,8 +142,10 @@ class ConversionReport:
             "issues": [{"kind": i.kind, "where": i.where, "detail": i.detail} for i in self.issues],
         }
 
-    def save(self, folder: Path) -> None:
-        """Write ``report.txt`` (every line) and ``report.json`` into ``folder``."""
+    def save(self, folder: Path, stem: str = "report") -> Path:
+        """Write ``<stem>.txt`` (every line) and ``<stem>.json`` into ``folder``; return the ``.txt`` path."""
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "report.txt").write_text(self.summary(max_lines=-1) + "\n", encoding="utf-8")
-        (folder / "report.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        txt = folder / f"{stem}.txt"
+        txt.write_text(self.summary(max_lines=-1) + "\n", encoding="utf-8")
+        (folder / f"{stem}.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return txt

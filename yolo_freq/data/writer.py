@@ -13,7 +13,17 @@ from ultralytics.utils import TQDM
 from .report import ConversionReport
 from .split import Item
 
-OUTPUTS = ("images", "labels", "data.yaml", "report.txt", "report.json")  # what a conversion writes into its folder
+FAILED_REPORT = "report-failed"  # a failed attempt's report, beside an earlier dataset it leaves in place
+# what a conversion writes into its folder (and a successful one replaces)
+OUTPUTS = (
+    "images",
+    "labels",
+    "data.yaml",
+    "report.txt",
+    "report.json",
+    f"{FAILED_REPORT}.txt",
+    f"{FAILED_REPORT}.json",
+)
 
 
 def place_image(src: Path, dst: Path, link: bool = False) -> None:
