@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from ultralytics.utils.checks import check_yaml
 
 from yolo_freq import cli
@@ -172,6 +173,14 @@ def test_completed_runs_are_reused_only_with_equal_settings_and_architecture(ben
     assert finished_run(run, "yolov8n.yaml", {**settings, "epochs": 2}) is None
     assert finished_run(run, "yolov8n.yaml", {**settings, "seed": 1}) is None
     assert finished_run(out / "runs" / "pcb-fs-n-seed0", "yolov8n.yaml", settings) is None  # another model's run
+    assert finished_run(run, "yolov8n.yaml", {**settings, "device": "CPU"}) is not None  # saved canonical: 'cpu'
+    assert finished_run(run, "yolov8n.yaml", {**settings, "device": None}) is None  # auto is not a recorded 'cpu'
+    ckpt = torch.load(run / "weights" / "best.pt", weights_only=False)
+    ckpt["train_args"]["device"] = ""  # what Ultralytics saves for the default device (None)
+    auto = tmp_path / "auto-run"
+    (auto / "weights").mkdir(parents=True)
+    torch.save(ckpt, auto / "weights" / "best.pt")
+    assert finished_run(auto, "yolov8n.yaml", {**settings, "device": None}) is not None  # bench's default --device
     monkeypatch.chdir(tmp_path)  # a local yolov8n.yaml with another head shadows the bundled one
     stock = (Path(__import__("ultralytics").__file__).parent / "cfg/models/v8/yolov8.yaml").read_text()
     (tmp_path / "yolov8n.yaml").write_text(stock)

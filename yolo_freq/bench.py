@@ -181,13 +181,15 @@ def finished_run(run_dir: Path, model: str, settings: dict) -> Path | None:
 
     A run counts as completed when Ultralytics has stripped its checkpoint (``epoch == -1``, written only after the
     last epoch or an early stop); it matches when every key of ``settings`` equals its saved training argument (data
-    paths compared after resolving bare names) and the saved architecture equals the one ``model`` now builds (a
-    path and a bare name may name the same YAML, so the model is compared by what it builds, not by its string).
+    paths compared after resolving bare names, devices in Ultralytics' canonical form, as it saves them) and the
+    saved architecture equals the one ``model`` now builds (a path and a bare name may name the same YAML, so the
+    model is compared by what it builds, not by its string).
     This lets an interrupted or extended benchmark (a model or seed added) finish without retraining the runs it
     already has.
     """
     from ultralytics.nn.tasks import torch_safe_load, yaml_model_load
     from ultralytics.utils.checks import check_yaml
+    from ultralytics.utils.torch_utils import parse_device
 
     best = run_dir / "weights" / "best.pt"
     if not best.is_file():
@@ -200,6 +202,8 @@ def finished_run(run_dir: Path, model: str, settings: dict) -> Path | None:
         have = saved.get(key)
         if key == "data" and have and want:  # Ultralytics saves the path it resolved a bare name to
             have, want = Path(have).resolve(), Path(check_yaml(want)).resolve()
+        if key == "device":  # and the canonical device string: None -> '', 'cuda:0' -> '0', 'CPU' -> 'cpu'
+            have, want = parse_device(have), parse_device(want)
         if have != want:
             return None
     arch = ("backbone", "head", "scale")
