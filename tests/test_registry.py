@@ -13,7 +13,7 @@ from ultralytics.utils import LOGGER
 
 import yolo_freq
 from yolo_freq import registry
-from yolo_freq.nn import C2fDSLKConv, DDConv, GLAAttention
+from yolo_freq.nn import C2fDSLKConv, DDConv, DSLKConv, GLAAttention
 
 SCALES = "nslmx"
 
@@ -36,8 +36,9 @@ def ul_log():
 
 
 def test_blocks_are_names_in_ultralytics_parser():
-    for cls in (DDConv, GLAAttention, C2fDSLKConv):
+    for cls in (DDConv, DSLKConv, GLAAttention, C2fDSLKConv):
         assert getattr(tasks, cls.__name__) is cls
+    assert not hasattr(tasks, "FrFTConv")  # a part of DDConv with a (c, ...) signature, not a YAML name
 
 
 def test_bare_name_is_the_paper_s_scale_without_warning(ul_log, tmp_path, monkeypatch):
@@ -123,6 +124,27 @@ def _yaml_with_row(tmp_path, old, new):
     ],
 )
 def test_malformed_yaml_row_names_the_layer(tmp_path, old, new, match):
+    with pytest.raises(registry.ModelYAMLError, match=match):
+        DetectionModel(_yaml_with_row(tmp_path, old, new), verbose=False)
+
+
+def test_dslkconv_row_gets_channel_inference(tmp_path):
+    """A DSLKConv row takes (c2, ...) like Conv: c1 from the input, c2 width-scaled (pcb-fs, scale s: 1024 -> 512)."""
+    model = DetectionModel(_yaml_with_row(tmp_path, "DDConv, [1024]]", "DSLKConv, [1024]]"), verbose=False)
+    block = model.model[10]
+    assert isinstance(block, DSLKConv) and block.c1 == 512 and block.pw.conv.out_channels == 512
+    assert model.eval()(torch.zeros(1, 3, 64, 64))[0].shape[1] == 4 + model.model[-1].nc
+
+
+@pytest.mark.parametrize(
+    "old, new, match",
+    [
+        ("DDConv, [1024]]", "DWT2d, []]", r"unknown module 'DWT2d' in layer 10"),  # a part of FDSA, not a layer
+        ("DDConv, [1024]]", "5, [1024]]", r"cannot build layer 10 .*'int' object has no attribute"),
+        ("head:", "neck:", r"no 'head' list of layer rows"),
+    ],
+)
+def test_yaml_that_is_not_buildable_says_why(tmp_path, old, new, match):
     with pytest.raises(registry.ModelYAMLError, match=match):
         DetectionModel(_yaml_with_row(tmp_path, old, new), verbose=False)
 

@@ -123,32 +123,44 @@ def _extended_parse_model(tasks):
     return namespace["parse_model"]
 
 
-def _row_context(tb, code) -> str:
-    """Describe the model-YAML row being built in the parse_model frame of traceback `tb`."""
+def _row_locals(tb, code) -> dict:
+    """Local variables of the parse_model frame (code object ``code``) in traceback ``tb``; empty if none."""
     while tb is not None:
         if tb.tb_frame.f_code is code:
-            loc = tb.tb_frame.f_locals
-            if "i" in loc and "args" in loc:
-                return f"layer {loc['i']} {[loc.get('f'), loc.get('n'), getattr(loc.get('m'), '__name__', loc.get('m')), loc['args']]}"
+            return tb.tb_frame.f_locals
         tb = tb.tb_next
+    return {}
+
+
+def _row_context(loc: dict) -> str:
+    """Describe the model-YAML row being built, from the parse_model frame's locals."""
+    if "i" in loc and "args" in loc:
+        return f"layer {loc['i']} {[loc.get('f'), loc.get('n'), getattr(loc.get('m'), '__name__', loc.get('m')), loc['args']]}"
     return "a layer"
 
 
 def _make_parse_model(parse_model):
     def parse_model_with_context(d, ch, verbose=True):
+        where = d.get("yaml_file", "model YAML")
+        missing = [k for k in ("backbone", "head") if not isinstance(d.get(k), list)]
+        if missing:
+            raise ModelYAMLError(f"{where}: no {' or '.join(repr(k) for k in missing)} list of layer rows")
         try:
             return parse_model(d, ch, verbose)
-        except KeyError as e:  # globals()[name] of an unknown module name
-            raise ModelYAMLError(
-                f"{d.get('yaml_file', 'model YAML')}: unknown module {e} in {_row_context(e.__traceback__, parse_model.__code__)}. "
-                f"yolo-freq adds {', '.join(sorted(_plugin_blocks()))}; check the spelling."
-            ) from None
-        except (TypeError, ValueError, IndexError, SyntaxError) as e:  # SyntaxError: literal_eval of e.g. "bior2.2"
+        except KeyError as e:
+            loc = _row_locals(e.__traceback__, parse_model.__code__)
+            if isinstance(loc.get("m"), str) and e.args == (loc["m"],):  # globals()[m]: a module name it does not know
+                raise ModelYAMLError(
+                    f"{where}: unknown module {e} in {_row_context(loc)}. "
+                    f"yolo-freq adds {', '.join(sorted(_plugin_blocks()))}; check the spelling."
+                ) from None
+            raise ModelYAMLError(f"{where}: cannot build {_row_context(loc)}: missing key {e}") from e
+        # SyntaxError: literal_eval of e.g. "bior2.2"; AttributeError: a module that is not a string, e.g. 5
+        except (TypeError, ValueError, IndexError, SyntaxError, AttributeError) as e:
             if isinstance(e, ModelYAMLError):
                 raise
-            raise ModelYAMLError(
-                f"{d.get('yaml_file', 'model YAML')}: cannot build {_row_context(e.__traceback__, parse_model.__code__)}: {e}"
-            ) from e
+            loc = _row_locals(e.__traceback__, parse_model.__code__)
+            raise ModelYAMLError(f"{where}: cannot build {_row_context(loc)}: {e}") from e
 
     parse_model_with_context.__wrapped__ = parse_model
     parse_model_with_context.__doc__ = parse_model.__doc__
@@ -208,9 +220,10 @@ def _make_fuse(fuse, fusable):
 
 
 def _plugin_blocks() -> dict:
+    """The blocks a model YAML row may name, by name."""
     from yolo_freq import nn as blocks
 
-    return {name: getattr(blocks, name) for name in blocks.__all__}
+    return {cls.__name__: cls for cls in blocks.YAML_BLOCKS}
 
 
 # ---------------------------------------------------------------------------------------------------------------------

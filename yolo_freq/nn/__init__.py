@@ -12,11 +12,14 @@ from .mfa import MFA
 from .wavelet import DWT2d, IDWT2d
 
 # Blocks whose YAML rows get Ultralytics' (c1, c2, ...) channel inference and width scaling.
-BASE_BLOCKS = (DDConv, GLAAttention, C2fDSLKConv, FGPEM, CS, FDSA, HaarDown)
+BASE_BLOCKS = (DDConv, DSLKConv, GLAAttention, C2fDSLKConv, FGPEM, CS, FDSA, HaarDown)
 # Of those, the ones that also take a repeat count n as their third argument.
 REPEAT_BLOCKS = (C2fDSLKConv,)
 # Blocks with a list of inputs (YAML `from: [i, j, ...]`), built as (c1_list, c2, ...) with c2 width-scaled.
 MULTI_INPUT_BLOCKS = (MFA, Inject)
+# The names a model YAML row may use. The other classes (FrFTConv, BottleRep, DWT2d, IDWT2d) are parts of these,
+# with signatures (c, ...) that Ultralytics' channel bookkeeping cannot follow, so they are not YAML names.
+YAML_BLOCKS = (*BASE_BLOCKS, *MULTI_INPUT_BLOCKS)
 # Blocks with an inference-time reparameterisation, applied by model.fuse(). MFA and CS (BottleRep) are built from
 # Ultralytics' RepConv, which BaseModel.fuse() folds itself, so they need no entry here.
 FUSABLE_BLOCKS = (DDConv, DSLKConv)
