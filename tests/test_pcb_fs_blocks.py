@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from helpers import randomise
 
-from yolo_freq.nn import C2fDSLKConv, DDConv, DSLKConv, GLAAttention
+from yolo_freq.nn import C2fDSLKConv, DDConv, DSLKConv, FrFTConv, GLAAttention
 from yolo_freq.nn.dslk_conv import stripe_shifts
 
 SIZES = [(1, 1), (2, 3), (7, 7), (13, 25), (40, 40)]  # odd and tiny feature maps occur at P5 for imgsz 64..1280
@@ -135,6 +135,8 @@ def test_gla_paper_widths():
         (lambda: GLAAttention(32, 32, heads="4"), "'heads' must be an integer"),
         (lambda: DSLKConv(16, 16, k=3, s=5), "'k' must be an odd integer >= 5"),
         (lambda: C2fDSLKConv(16, 16, 1, True, -0.5), "'e' must be a number"),
+        (lambda: FrFTConv(8, k=4), "FrFTConv: argument 'k' must be an odd integer"),  # 'same' padding needs odd k
+        (lambda: FrFTConv(8, orders=0), "FrFTConv: argument 'orders' must be an integer >= 1"),
     ],
 )
 def test_bad_arguments_name_the_block(build, match):

@@ -80,6 +80,15 @@ def test_idwt_rejects_non_subband_input():
         IDWT2d("haar")(torch.randn(1, 3, 3, 4, 4))
 
 
+@pytest.mark.parametrize("size", [(12, 12), (8, 6), (7, 10)])
+def test_idwt_rejects_a_size_its_subbands_cannot_have_come_from(size):
+    """4x4 subbands come from 7 or 8 rows and columns; any other size would be silently cropped or short."""
+    y = torch.randn(1, 2, 4, 4, 4)
+    assert IDWT2d("haar")(y, size=(7, 8)).shape[-2:] == (7, 8)
+    with pytest.raises(ValueError, match=r"IDWT2d: size .* cannot come from 4x4 subbands; H must be 7 or 8"):
+        IDWT2d("haar")(y, size=size)
+
+
 # FDSA ------------------------------------------------------------------------------------------------------------
 
 

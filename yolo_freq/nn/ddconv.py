@@ -39,6 +39,10 @@ class FrFTConv(nn.Module):
 
     def __init__(self, c: int, multiplier: int = 2, k: int = 7, orders: int = 4):
         super().__init__()
+        check_int("FrFTConv", "c", c)
+        check_int("FrFTConv", "multiplier", multiplier)
+        check_int("FrFTConv", "k", k, odd=True)  # 'same' padding k // 2 keeps H, W only for odd k
+        check_int("FrFTConv", "orders", orders)
         self.c, self.k = c, k
         co = c * multiplier
         p0 = torch.linspace(0.3, 0.7, orders) if orders > 1 else torch.tensor([0.5])

@@ -180,7 +180,13 @@ class IDWT2d(_FilterBank):
         if s != 4:
             raise ValueError(f"IDWT2d expects (B, C, 4, h, w) subbands, got {tuple(y.shape)}")
         x = F.conv_transpose2d(y.reshape(b * c, 4, h, w), self.filters.to(y.dtype), stride=2)
+        tracing = torch.jit.is_tracing()  # traced sizes are tensors of the size being exported
+        if size is not None and not tracing and not (size[0] in (2 * h - 1, 2 * h) and size[1] in (2 * w - 1, 2 * w)):
+            raise ValueError(
+                f"IDWT2d: size {tuple(size)} cannot come from {h}x{w} subbands; H must be {2 * h - 1} or {2 * h}, "
+                f"W {2 * w - 1} or {2 * w} (the size the DWT2d input had)"
+            )
         x = _wrap_fold(_wrap_fold(x, self.pad, 2 * h, 2), self.pad, 2 * w, 3).reshape(b, c, 2 * h, 2 * w)
-        if size is not None and (torch.jit.is_tracing() or size[0] != 2 * h or size[1] != 2 * w):
+        if size is not None and (tracing or size[0] != 2 * h or size[1] != 2 * w):
             x = x[..., : size[0], : size[1]]
         return x
