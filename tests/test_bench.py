@@ -11,7 +11,7 @@ import torch
 from ultralytics.utils.checks import check_yaml
 
 from yolo_freq import cli
-from yolo_freq.bench import finished_run, models_at_scale, paired_p, permutation_p, train_rows
+from yolo_freq.bench import cost_columns, cost_rows, finished_run, models_at_scale, paired_p, permutation_p, train_rows
 
 
 def test_default_model_list_is_yolov8_then_every_bundled_family():
@@ -124,6 +124,13 @@ def test_distinct_seeds_and_model_file_names_parse():
     assert args.models == ["yolov8n.yaml", "pcb-fs-n.yaml"] and args.seeds == [2, 0, 1]
 
 
+def test_the_first_model_is_the_cost_baseline():
+    """Both tables compare with the first model; a model whose name starts with yolov8 is not a baseline by name."""
+    rows = cost_rows(["yolov8-fdsa-n.yaml", "yolov8n.yaml"], imgsz=64, runs=1, threads=1, onnx=False, progress=False)
+    assert [r["latency_ratio"] for r in rows][0] == 1.0 and rows[1]["latency_ratio"] != 1.0
+    assert cost_columns("yolov8-fdsa-n.yaml")["latency_ratio"] == "x yolov8-fdsa-n"
+
+
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory, offline_env):
     """One small `yolo-freq bench --train` run (YOLOv8n and PCB-FS-n, 1 epoch at 64 px, seeds 0 and 1)."""
@@ -162,7 +169,7 @@ def test_bench_cost_and_train_modes(bench_run):
     paired = paired_p(seeds["pcb-fs-n.yaml"], seeds["yolov8n.yaml"])  # runs of a model are listed in seed order
     assert float(summary["pcb-fs-n.yaml"]["p mAP50-95 paired"]) == paired and "| p paired |" in proc.stdout
     assert summary["yolov8n.yaml"]["p mAP50-95"] == summary["yolov8n.yaml"]["p mAP50-95 paired"] == ""  # not vs itself
-    assert "| pcb-fs-n.yaml |" in proc.stdout and "x YOLOv8" in proc.stdout
+    assert "| pcb-fs-n.yaml |" in proc.stdout and "| x yolov8n |" in proc.stdout and "| vs yolov8n |" in proc.stdout
 
 
 def test_completed_runs_are_reused_only_with_equal_settings_and_architecture(bench_run, monkeypatch, tmp_path):

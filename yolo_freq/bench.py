@@ -68,7 +68,10 @@ def _first_output(y):
 
 
 def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int = 2, onnx: bool = True, progress=True):
-    """Measure the cost of each model; returns one dict per model (see module docstring for the columns)."""
+    """Measure the cost of each model; returns one dict per model (see module docstring for the columns).
+
+    ``latency_ratio`` is each model's fused latency over the first model's (the baseline: YOLOv8 in the default list).
+    """
     from ultralytics import YOLO
     from ultralytics.utils import TQDM
 
@@ -112,23 +115,25 @@ def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int 
             unfused_latency_ms=lat[(row["model"], "unfused")],
             onnxruntime_ms=lat.get((row["model"], "onnxruntime"), float("nan")),
         )
-    base = next((r for r in rows if Path(r["model"]).stem.startswith(BASELINE)), rows[0])
+    base = rows[0]  # the first model, as in the accuracy table
     for row in rows:
         row["latency_ratio"] = row["latency_ms"] / base["latency_ms"]
     return rows
 
 
-COST_COLUMNS = {
-    "model": "model",
-    "params_M": "params (M)",
-    "gflops": "GFLOPs@640",
-    "latency_ms": "CPU ms (fused)",
-    "latency_ratio": "x YOLOv8",
-    "unfused_latency_ms": "CPU ms (unfused)",
-    "export_s": "ONNX export s",
-    "onnxruntime_ms": "ORT ms",
-    "onnx_max_abs_diff": "ORT max abs diff",
-}
+def cost_columns(baseline: str) -> dict:
+    """Column keys and headers of the cost table; ratios are headed by the baseline's name, e.g. ``x yolov8n``."""
+    return {
+        "model": "model",
+        "params_M": "params (M)",
+        "gflops": "GFLOPs@640",
+        "latency_ms": "CPU ms (fused)",
+        "latency_ratio": f"x {Path(baseline).stem}",
+        "unfused_latency_ms": "CPU ms (unfused)",
+        "export_s": "ONNX export s",
+        "onnxruntime_ms": "ORT ms",
+        "onnx_max_abs_diff": "ORT max abs diff",
+    }
 
 
 def _fmt(v) -> str:
@@ -335,8 +340,9 @@ def cmd_bench(args) -> int:
         f"{os.cpu_count()} CPUs, torch threads {args.threads}, imgsz {args.imgsz}, {args.runs} interleaved runs"
     )
     rows = cost_rows(models, args.imgsz, args.runs, args.threads, onnx=not args.no_onnx)
-    files = write_outputs(rows, COST_COLUMNS, out, "cost", "latency_ms", f"CPU ms per image @{args.imgsz}")
-    print(markdown_table(rows, COST_COLUMNS))
+    columns = cost_columns(models[0])
+    files = write_outputs(rows, columns, out, "cost", "latency_ms", f"CPU ms per image @{args.imgsz}")
+    print(markdown_table(rows, columns))
     if args.train:
         summary, runs = train_rows(
             models,
@@ -361,7 +367,7 @@ def cmd_bench(args) -> int:
             "mAP50 sd": "sd",
             "mAP50-95": "mAP50-95",
             "mAP50-95 sd": "sd",
-            "d mAP50-95": "vs YOLOv8",
+            "d mAP50-95": f"vs {Path(models[0]).stem}",
             "p mAP50-95": "p",
             "p mAP50-95 paired": "p paired",
         }
@@ -411,7 +417,8 @@ def add_arguments(p) -> None:
         action=_Distinct,
         key=lambda m: Path(m).stem,
         what="model file name",
-        help="model YAMLs; default: yolov8<scale> and every yolo-freq model",
+        help="model YAMLs, the first one the baseline of the ratio, difference and p columns; default: yolov8<scale> "
+        "and every yolo-freq model",
     )
     p.add_argument("--scale", default="n", choices=list("nslmx"), help="scale of the default model list")
     p.add_argument("--imgsz", type=int, default=640, help="input size for latency and export")
