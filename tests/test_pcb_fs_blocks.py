@@ -74,12 +74,14 @@ def test_dslk_branches_equal_one_sparse_large_kernel():
 
 
 def test_stripe_shifts_cover_the_large_kernel():
+    """The s x s windows tile exactly a k x s horizontal and an s x k vertical stripe (the cross), without repeats."""
     for k, s in [(13, 5), (7, 3), (9, 5), (5, 5), (31, 5)]:
-        cols = set()
-        for dy, dx in stripe_shifts(k, s):
-            if dy == 0:
-                cols.update(range(dx - s // 2, dx + s // 2 + 1))
-        assert cols == set(range(-(k // 2), k // 2 + 1)), (k, s)
+        shifts = stripe_shifts(k, s)
+        assert len(set(shifts)) == len(shifts), (k, s)
+        near, full = range(-(s // 2), s // 2 + 1), range(-(k // 2), k // 2 + 1)
+        covered = {(dy + u, dx + v) for dy, dx in shifts for u in near for v in near}
+        cross = {(y, x) for y in near for x in full} | {(y, x) for y in full for x in near}
+        assert covered == cross, (k, s)
 
 
 @pytest.mark.parametrize("block", [lambda: DSLKConv(16, 16), lambda: DDConv(16, 16), lambda: C2fDSLKConv(16, 16, 2)])

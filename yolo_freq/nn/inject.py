@@ -15,9 +15,11 @@ class Inject(nn.Module):
     embedding, both resampled to the local size. Output: ``Conv(local) * sigmoid(gate(global)) + embed(global)``.
     In SD-GASNet the low-frequency FGPEM output is injected into P3 and the high-frequency one into P4.
 
-    The 1x1 Conv-BNs are per-pixel affine maps, so they commute with average pooling and bilinear interpolation
-    (both average with weights summing to one): they run at the smaller of the two resolutions, which is cheaper
-    and gives the same result. The sigmoid is applied after resampling.
+    At inference the 1x1 Conv-BNs are per-pixel affine maps, so they commute with average pooling and bilinear
+    interpolation (both average with weights summing to one): they run at the smaller of the two resolutions, which
+    is cheaper and gives the same result as the other order. In training the BNs normalise with the statistics of
+    the resolution they run at, so the two orders differ there; this block trains in the order it infers. The
+    sigmoid is applied after resampling.
 
     Departures: Gold-YOLO's gate is a hard sigmoid and its downsampling an adaptive pool; here the gate is a sigmoid
     (the paper says "a gating mechanism") and resampling uses the export-safe :func:`resize_to`.
