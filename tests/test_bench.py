@@ -127,7 +127,7 @@ def test_distinct_seeds_and_model_file_names_parse():
 def test_the_first_model_is_the_cost_baseline():
     """Both tables compare with the first model; a model whose name starts with yolov8 is not a baseline by name."""
     rows = cost_rows(["yolov8-fdsa-n.yaml", "yolov8n.yaml"], imgsz=64, runs=1, threads=1, onnx=False, progress=False)
-    assert [r["latency_ratio"] for r in rows][0] == 1.0 and rows[1]["latency_ratio"] != 1.0
+    assert rows[0]["latency_ratio"] == 1.0 and rows[1]["latency_ratio"] != 1.0
     assert cost_columns("yolov8-fdsa-n.yaml")["latency_ratio"] == "x yolov8-fdsa-n"
 
 
