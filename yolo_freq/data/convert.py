@@ -159,14 +159,14 @@ def convert(
     items = check_records(records, names, root, report, outside) if records else []
     splits = assign_splits(items, val, seed, report) if items else {}
     # a failed attempt leaves an earlier dataset and its report as they were, and reports beside them
-    kept = f"; the earlier dataset in {out} is unchanged" if earlier else ""
+    failed_stem, kept = (FAILED_REPORT, f"; the earlier dataset in {out} is unchanged") if earlier else ("report", "")
     if not splits.get("train"):
-        txt = report.save(out, FAILED_REPORT if earlier else "report")
+        txt = report.save(out, failed_stem)
         raise ConversionError(
             f"nothing to convert: no usable annotated image in {source} (report: {txt}{kept}).\n{report.summary()}"
         )
     if strict and report.problems:
-        txt = report.save(out, FAILED_REPORT if earlier else "report")
+        txt = report.save(out, failed_stem)
         raise ProblemsFound(
             f"{report.problems} problems found under --strict, dataset not written; every line is in {txt}{kept}.\n"
             f"{report.summary()}",
