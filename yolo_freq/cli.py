@@ -23,7 +23,7 @@ def model_yaml(name: str) -> str:
     import yaml
     from ultralytics.nn.tasks import yaml_model_load
 
-    import yolo_freq  # noqa: F401  (bundled names resolve when autoload is off)
+    from yolo_freq.registry import missing_sections  # imports yolo_freq: bundled names resolve with autoload off
 
     if Path(name).suffix.lower() not in {".yaml", ".yml"}:
         raise argparse.ArgumentTypeError(f"{name!r} is not a model YAML; did you mean {Path(name).stem}.yaml?")
@@ -35,8 +35,11 @@ def model_yaml(name: str) -> str:
         ) from None
     except (ValueError, yaml.YAMLError) as e:  # Ultralytics re-raises YAML syntax errors as ValueError
         raise argparse.ArgumentTypeError(f"{name!r} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not {"backbone", "head"} <= d.keys():
-        raise argparse.ArgumentTypeError(f"{name!r} is not a model YAML: it has no 'backbone' and 'head' sections")
+    missing = missing_sections(d)
+    if missing:
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not a model YAML: it has no {' and '.join(repr(k) for k in missing)} list of layer rows"
+        )
     return name
 
 

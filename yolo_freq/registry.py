@@ -139,10 +139,15 @@ def _row_context(loc: dict) -> str:
     return "a layer"
 
 
+def missing_sections(d: dict) -> list[str]:
+    """The sections of a loaded model YAML, of ``backbone`` and ``head``, that are not lists of layer rows."""
+    return [k for k in ("backbone", "head") if not isinstance(d.get(k), list)]
+
+
 def _make_parse_model(parse_model):
     def parse_model_with_context(d, ch, verbose=True):
         where = d.get("yaml_file", "model YAML")
-        missing = [k for k in ("backbone", "head") if not isinstance(d.get(k), list)]
+        missing = missing_sections(d)
         if missing:
             raise ModelYAMLError(f"{where}: no {' or '.join(repr(k) for k in missing)} list of layer rows")
         try:
