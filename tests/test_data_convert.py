@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 from yolo_freq import cli
 from yolo_freq.data import ConversionError, ProblemsFound, convert, prepare
 from yolo_freq.data.records import Record
-from yolo_freq.data.report import ISSUE_KINDS
+from yolo_freq.data.report import ISSUE_KINDS, ConversionReport
 from yolo_freq.data.split import stratified_split
 from yolo_freq.registry import DATASETS_DIR, find_bundled
 
@@ -258,6 +258,17 @@ def test_failed_conversion_leaves_an_earlier_dataset_as_it_was(tmp_path, capsys)
     assert json.loads((out / "report-failed.json").read_text())["problems"] == 12
     assert cli.main(["convert", str(tmp_path / "src"), "--out", str(out), "--exist-ok"]) == 0
     assert not list(out.glob("report-failed*"))  # a successful conversion clears the failed attempt's report
+
+
+def test_summary_names_the_file_that_holds_the_lines_it_leaves_out(tmp_path):
+    """The short summary points at the report actually written (report-failed.txt after a failed attempt)."""
+    report = ConversionReport()
+    for i in range(7):
+        report.add("label_without_image", f"labels/{i}.txt")
+    assert "... and 2 more annotation without its image lines in the saved report" in report.summary()
+    txt = report.save(tmp_path, "report-failed")
+    assert f"... and 2 more annotation without its image lines in {txt}" in report.summary()
+    assert "more" not in txt.read_text()  # the file itself holds every line
 
 
 def test_exist_ok_never_replaces_the_source(tmp_path, capsys):

@@ -68,6 +68,7 @@ class ConversionReport:
     boxes: dict[str, Counter] = field(default_factory=dict)
     boxes_read: int = 0
     strict: bool = False
+    saved: str = ""  # where save() last wrote every line; named by summary() for the lines it leaves out
 
     def add(self, kind: str, where: str, detail: str = "") -> None:
         """Record one issue of a kind from ``ISSUE_KINDS``."""
@@ -123,7 +124,8 @@ class ConversionReport:
             for issue in shown[: max_lines if max_lines >= 0 else None]:
                 lines.append(f"  - {issue.line()}")
             if more > 0:
-                lines.append(f"  - ... and {more} more {ISSUE_KINDS[kind][0]} lines in report.txt")
+                where = self.saved or "the saved report"
+                lines.append(f"  - ... and {more} more {ISSUE_KINDS[kind][0]} lines in {where}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -147,5 +149,6 @@ class ConversionReport:
         folder.mkdir(parents=True, exist_ok=True)
         txt = folder / f"{stem}.txt"
         txt.write_text(self.summary(max_lines=-1) + "\n", encoding="utf-8")
+        self.saved = str(txt)
         (folder / f"{stem}.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return txt
