@@ -144,7 +144,7 @@ def bench_run(tmp_path_factory, offline_env):
         env=offline_env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,  # a hang guard, not a speed check: about 2 min quiet, over 10 min beside two trainings
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
