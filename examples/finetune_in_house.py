@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from yolo_freq.data import ConversionError, convert, transferred_tensors
 
     # 1. LabelImg folder -> YOLO dataset; bad records are reported and skipped, the source folder is not modified.
+    # exist_ok lets a re-run replace this script's own earlier conversion (convert never replaces another dataset).
     try:
         report = convert(
             args.voc, args.out, fmt="voc", classes=args.classes.split(",") if args.classes else None, exist_ok=True

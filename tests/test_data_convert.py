@@ -260,6 +260,55 @@ def test_failed_conversion_leaves_an_earlier_dataset_as_it_was(tmp_path, capsys)
     assert not list(out.glob("report-failed*"))  # a successful conversion clears the failed attempt's report
 
 
+def test_a_dataset_convert_did_not_write_is_never_replaced(tmp_path, capsys):
+    """--exist-ok replaces only an earlier conversion (its data.yaml header says so), never another dataset."""
+    _deeppcb_layout(tmp_path / "src")
+    out = tmp_path / "theirs"
+    for rel in ("images/train/precious.jpg", "labels/train/precious.txt"):
+        (out / rel).parent.mkdir(parents=True)
+        (out / rel).write_text(rel)
+    (out / "data.yaml").write_text("path: .\ntrain: images/train\nnames: {0: a}\n")
+    before = tree_state(out)
+    assert cli.main(["convert", str(tmp_path / "src"), "--out", str(out), "--exist-ok"]) == 2
+    err = capsys.readouterr().err
+    assert "did not write" in err and "never replaced" in err and "Traceback" not in err
+    assert tree_state(out) == before
+
+
+def test_a_failed_write_leaves_the_earlier_dataset_and_reports(tmp_path, capsys, monkeypatch):
+    """Disk full (or any OSError) while writing: the earlier dataset stays whole, nothing half-written is left."""
+    import yolo_freq.data.writer as writer
+
+    _deeppcb_layout(tmp_path / "src")
+    out = tmp_path / "out"
+    convert(tmp_path / "src", out)
+    before = tree_state(out)
+    copies = []
+
+    def disk_fills(src, dst, link=False):
+        if copies:
+            raise OSError(28, "No space left on device")
+        copies.append(dst)
+        dst.write_bytes(src.read_bytes())
+
+    monkeypatch.setattr(writer, "place_image", disk_fills)
+    assert cli.main(["convert", str(tmp_path / "src"), "--out", str(out), "--exist-ok"]) == 2
+    err = capsys.readouterr().err
+    assert "writing the dataset failed" in err and "No space left" in err and "unchanged" in err
+    assert "Traceback" not in err and copies  # it failed part-way, after one image
+    after = tree_state(out)
+    assert {k: v for k, v in after.items() if not k.startswith("report-failed")} == before
+    assert (out / "report-failed.txt").is_file() and not list(out.glob(".convert-*"))
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_clear_error(tmp_path, capsys):
+    _deeppcb_layout(tmp_path / "src")
+    (tmp_path / "a_file").write_text("x")
+    assert cli.main(["convert", str(tmp_path / "src"), "--out", str(tmp_path / "a_file" / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to --out" in err and "Traceback" not in err
+
+
 def test_summary_names_the_file_that_holds_the_lines_it_leaves_out(tmp_path):
     """The short summary points at the report actually written (report-failed.txt after a failed attempt)."""
     report = ConversionReport()

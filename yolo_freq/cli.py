@@ -124,7 +124,7 @@ def cmd_convert(args) -> int:
     except ProblemsFound as e:
         print(f"yolo-freq convert: {e}", file=sys.stderr)
         return 1
-    except ConversionError as e:
+    except (ConversionError, OSError) as e:  # OSError: a file the checks could not foresee (permissions, disk full)
         print(f"yolo-freq convert: error: {e}", file=sys.stderr)
         return 2
     print(report.summary())

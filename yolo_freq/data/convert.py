@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from ultralytics.utils import LOGGER
@@ -14,7 +15,7 @@ from .report import ConversionReport
 from .split import assign_splits
 from .validate import check_records
 from .voc import read_voc
-from .writer import FAILED_REPORT, OUTPUTS, write_dataset
+from .writer import FAILED_REPORT, OUTPUTS, is_converted, write_dataset
 
 READERS = {"voc": read_voc, "coco": read_coco, "deeppcb": read_deeppcb}
 FORMATS = ("auto", *READERS)
@@ -74,6 +75,11 @@ def _check_out(out: Path, source: Path, exist_ok: bool) -> bool:
     if not out.exists():
         return False
     earlier = any((out / name).exists() for name in OUTPUTS if not name.startswith("report"))
+    if earlier and not is_converted(out):
+        raise ConversionError(
+            f"--out {out} holds images/, labels/ or a data.yaml that `yolo-freq convert` did not write (its data.yaml "
+            "starts with a '# Written by `yolo-freq convert`' line); they are never replaced: choose another folder"
+        )
     if earlier and not exist_ok:
         raise ConversionError(
             f"--out {out} already holds a converted dataset; choose another folder or pass --exist-ok to replace it"
@@ -105,7 +111,8 @@ def convert(
 
     Args:
         source (str | Path): Annotation folder (or one COCO JSON / VOC XML file).
-        out (str | Path): Output folder, new or empty (or an earlier conversion's, with ``exist_ok``).
+        out (str | Path): Output folder, new or empty (or an earlier conversion's, with ``exist_ok``). The dataset is
+            written into a hidden staging folder inside it and moved into place once complete.
         fmt (str): ``auto``, ``voc``, ``coco`` or ``deeppcb``.
         classes (list[str] | None): Class map in id order; boxes of other classes are skipped and reported. None
             takes the classes from the data (COCO category order, DeepPCB type order, VOC names sorted).
@@ -113,7 +120,8 @@ def convert(
         seed (int): Seed of that draw.
         strict (bool): Raise ProblemsFound (writing only the report) when the report has any problem.
         outside (str): ``clip`` boxes partly outside the image to it, or ``reject`` them; both are reported.
-        exist_ok (bool): Replace an earlier conversion in ``out``.
+        exist_ok (bool): Replace an earlier conversion in ``out`` (one whose ``data.yaml`` this function wrote;
+            other datasets are never replaced) and allow other files beside it (they are kept).
         link (bool): Hard-link images instead of copying where the file system allows.
         rename (dict[str, str] | None): Source label -> class name, applied before the class map (e.g. to map a
             dataset's own spelling onto yours).
@@ -122,8 +130,8 @@ def convert(
         (ConversionReport): What was written and every issue found.
 
     Raises:
-        ConversionError: For a missing source, an undetectable format, an unusable output folder, a bad class list
-            or nothing left to convert; its subclass ProblemsFound for any problem under ``strict``.
+        ConversionError: For a missing source, an undetectable format, an unusable output folder, a bad class list,
+            nothing left to convert or a failed write (an earlier dataset is then left as it was); its subclass ProblemsFound for any problem under ``strict``.
     """
     source = Path(source).expanduser().resolve()
     out = Path(out).expanduser().resolve()
@@ -172,11 +180,26 @@ def convert(
             f"{report.summary()}",
             report,
         )
-    for p in (out / name for name in OUTPUTS):
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
-    write_dataset(splits, names, out, root, report, link)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".convert-", dir=out))
+    except OSError as e:
+        raise ConversionError(f"cannot write to --out {out}: {e}") from e
+    try:
+        try:
+            write_dataset(splits, names, stage, root, report, link, path=out)
+        except OSError as e:  # disk full, permissions, a source image gone since it was checked
+            txt = report.save(out, failed_stem)
+            raise ConversionError(f"writing the dataset failed: {e} (report: {txt}{kept})") from e
+        # the new dataset is complete: only now does it take the earlier one's place (renames, within one folder)
+        for p in (out / name for name in OUTPUTS):
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+        for p in stage.iterdir():
+            p.replace(out / p.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     report.save(out)
     return report

@@ -13,6 +13,7 @@ from ultralytics.utils import TQDM
 from .report import ConversionReport
 from .split import Item
 
+HEADER = "# Written by `yolo-freq convert`"  # first words of every data.yaml it writes: how an earlier one is known
 FAILED_REPORT = "report-failed"  # a failed attempt's report, beside an earlier dataset it leaves in place
 # what a conversion writes into its folder (and a successful one replaces)
 OUTPUTS = (
@@ -58,8 +59,23 @@ def unique_names(items: list[Item], root: Path) -> list[str]:
     return result
 
 
+def is_converted(folder: Path) -> bool:
+    """True if ``folder/data.yaml`` was written by ``yolo-freq convert`` (so a re-run may replace the dataset)."""
+    try:
+        with open(folder / "data.yaml", encoding="utf-8") as f:
+            return f.read(len(HEADER)) == HEADER
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def write_dataset(
-    splits: dict[str, list[Item]], names: list[str], out: Path, root: Path, report: ConversionReport, link: bool = False
+    splits: dict[str, list[Item]],
+    names: list[str],
+    out: Path,
+    root: Path,
+    report: ConversionReport,
+    link: bool = False,
+    path: Path | None = None,
 ) -> Path:
     """Write images, label files and ``data.yaml`` (absolute ``path:``) into ``out``.
 
@@ -70,6 +86,8 @@ def write_dataset(
         root (Path): Source folder, to name colliding files after their source path.
         report (ConversionReport): Receives images and boxes written per split.
         link (bool): Hard-link images instead of copying them where possible.
+        path (Path | None): The dataset folder ``data.yaml`` names, when ``out`` is a staging folder to be moved
+            there; default ``out``.
 
     Returns:
         (Path): The data YAML.
@@ -90,13 +108,16 @@ def write_dataset(
             report.boxes[split].update(names[int(row.split()[0])] for row in rows)
             bar.update()
     bar.close()
-    data = {"path": str(out), "train": "images/train", "val": "images/val" if splits.get("val") else "images/train"}
+    data = {
+        "path": str(path or out),
+        "train": "images/train",
+        "val": "images/val" if splits.get("val") else "images/train",
+    }
     if splits.get("test"):
         data["test"] = "images/test"
     data["names"] = dict(enumerate(names))
-    header = (
-        f"# Written by `yolo-freq convert` from {report.source} ({report.fmt}); see report.txt beside this file.\n"
-        + ("# No val images (val fraction 0): val points at train.\n" if not splits.get("val") else "")
+    header = f"{HEADER} from {report.source} ({report.fmt}); see report.txt beside this file.\n" + (
+        "# No val images (val fraction 0): val points at train.\n" if not splits.get("val") else ""
     )
     data_yaml = out / "data.yaml"
     data_yaml.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
