@@ -260,6 +260,26 @@ def test_no_distillation_argument_keeps_ultralytics_trainer(tmp_path):
     assert chosen == [DetectionTrainer, DistillationTrainer, DistillationTrainer]
 
 
+def test_models_with_their_own_trainer_keep_it(tmp_path):
+    """RT-DETR is task=detect but trains with RTDETRTrainer: distill_model stays Ultralytics', kd_* is refused."""
+    from ultralytics import RTDETR
+    from ultralytics.models.rtdetr.train import RTDETRTrainer
+
+    chosen = []
+
+    def stop(trainer):
+        chosen.append(type(trainer))
+        raise Interrupted
+
+    model = RTDETR("rtdetr-l.yaml")
+    model.add_callback("on_pretrain_routine_start", stop)
+    with pytest.raises(Interrupted):
+        model.train(**TINY, epochs=1, project=str(tmp_path), distill_model="teacher.pt")
+    assert chosen == [RTDETRTrainer]
+    with pytest.raises(ValueError, match="kd_cls: yolo-freq's distillation terms .* not task=detect with RTDETRTrainer"):
+        model.train(**TINY, epochs=1, project=str(tmp_path), kd_cls=1)
+
+
 def test_end_to_end_student_is_refused(tmp_path):
     with pytest.raises(DistillationConfigError, match="kd_temp extend the loss of one-to-many"):
         YOLO("yolo26n.yaml").train(**TINY, epochs=1, project=str(tmp_path), kd_temp=1)

@@ -294,14 +294,22 @@ def _make_train(train, checks):
                 args = {**YAML.load(checks.check_yaml(kwargs["cfg"])), **kwargs}
             if args.get("resume"):
                 args = {**_resume_args(self, args["resume"]), **kwargs}
-            if self.task == "detect" and options.wants_distillation(args):
+            from ultralytics.models.yolo.detect import DetectionTrainer
+
+            # RT-DETR, YOLO-World, YOLOE are task=detect too but train with their own trainers: left to Ultralytics
+            try:
+                own = self.task_map[self.task].get("trainer")
+            except (NotImplementedError, KeyError):  # a Model subclass without a task map: not trainable anyway
+                own = None
+            if own is DetectionTrainer and options.wants_distillation(args):
                 from yolo_freq.engine.trainer import DistillationTrainer
 
                 trainer = DistillationTrainer
             elif options.requested_terms(args):
                 raise ValueError(
                     f"{', '.join(options.requested_terms(args))}: yolo-freq's distillation terms are implemented for "
-                    f"task=detect, not task={self.task}"
+                    f"YOLO detection models (DetectionTrainer), not task={self.task} with "
+                    f"{getattr(own, '__name__', own)}"
                 )
         return train(self, trainer=trainer, **kwargs)
 
