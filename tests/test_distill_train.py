@@ -276,7 +276,9 @@ def test_models_with_their_own_trainer_keep_it(tmp_path):
     with pytest.raises(Interrupted):
         model.train(**TINY, epochs=1, project=str(tmp_path), distill_model="teacher.pt")
     assert chosen == [RTDETRTrainer]
-    with pytest.raises(ValueError, match="kd_cls: yolo-freq's distillation terms .* not task=detect with RTDETRTrainer"):
+    with pytest.raises(
+        ValueError, match="kd_cls: yolo-freq's distillation terms .* not task=detect with RTDETRTrainer"
+    ):
         model.train(**TINY, epochs=1, project=str(tmp_path), kd_cls=1)
 
 
