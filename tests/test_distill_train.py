@@ -215,6 +215,12 @@ def _save_model(path: Path, model) -> Path:
     return path
 
 
+def _named(names: list[str]) -> DetectionModel:
+    model = DetectionModel("yolov8n.yaml", nc=len(names), verbose=False)
+    model.names = dict(enumerate(names))
+    return model
+
+
 @pytest.mark.parametrize(
     "case, match",
     [
@@ -224,6 +230,7 @@ def _save_model(path: Path, model) -> Path:
         ("classes", "predicts 3 classes, the student 6"),
         ("strides", r"has strides \[4.0, 8.0, 16.0, 32.0\], the student \[8.0, 16.0, 32.0\]"),
         ("channels", r"maps of \[128, 256, 512\] channels, the student \[64, 128, 256\]"),
+        ("class order", r"trained on classes \['short', 'open', .*this dataset has \['open', 'short', "),
     ],
 )
 def test_teacher_errors(case, match, tmp_path):
@@ -234,6 +241,9 @@ def test_teacher_errors(case, match, tmp_path):
         "classes": lambda: _save_model(tmp_path / "t.pt", DetectionModel("yolov8n.yaml", nc=3, verbose=False)),
         "strides": lambda: _save_model(tmp_path / "t.pt", DetectionModel("yolov8n-p2.yaml", nc=6, verbose=False)),
         "channels": lambda: _save_model(tmp_path / "t.pt", DetectionModel("yolov8s.yaml", nc=6, verbose=False)),
+        "class order": lambda: _save_model(
+            tmp_path / "t.pt", _named(["short", "open", "mousebite", "spur", "copper", "pin-hole"])
+        ),
     }[case]
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     teacher = teacher() if callable(teacher) else teacher

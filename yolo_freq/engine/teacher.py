@@ -78,18 +78,21 @@ def neck_shapes(model: nn.Module, imgsz: int) -> list[tuple[int, ...]]:
     return [tuple(f.shape[1:]) for f in feats]
 
 
-def check_compatible(teacher: nn.Module, student: nn.Module, options: KDOptions, source="teacher") -> None:
+def check_compatible(
+    teacher: nn.Module, student: nn.Module, options: KDOptions, source="teacher", names: dict | None = None
+) -> None:
     """Raise TeacherError unless the self-distillation terms can pair teacher and student outputs one to one.
 
-    Classes and strides must match for ``kd_cls`` (same anchors, same class columns), bins per side for ``kd_dfl`` and
-    the channels of every map feeding the head for ``kd_feat``. Ultralytics' own ``dis`` term has no such
-    requirement (it learns a projector), so nothing is checked when only it is used.
+    Classes (number and order) and strides must match for ``kd_cls`` (same anchors, same class columns), bins per
+    side for ``kd_dfl`` and the channels of every map feeding the head for ``kd_feat``. Ultralytics' own ``dis`` term
+    has no such requirement (it learns a projector), so nothing is checked when only it is used.
 
     Args:
         teacher (nn.Module): Teacher DetectionModel.
         student (nn.Module): Student DetectionModel.
         options (KDOptions): Active terms.
         source (str | Path): How to name the teacher in messages.
+        names (dict | None): The student's class names in id order (the dataset's), compared with the teacher's.
     """
     if not options.needs_teacher:
         return
@@ -119,3 +122,10 @@ def check_compatible(teacher: nn.Module, student: nn.Module, options: KDOptions,
                 f"distill_model='{source}' feeds its head maps of {[c[0] for c in t]} channels, the student "
                 f"{[c[0] for c in s]}: kd_feat compares them channel by channel (use dis for different widths){hint}"
             )
+    teacher_names = list(getattr(teacher, "names", {}).values())
+    if names is not None and teacher_names != list(names.values()):
+        raise TeacherError(
+            f"distill_model='{source}' was trained on classes {teacher_names}, this dataset has {list(names.values())}"
+            f": the teacher's class i would teach the student's class i (a dataset converted with another class order "
+            f"or --classes list?){hint}"
+        )

@@ -69,7 +69,7 @@ class DistillationTrainer(DetectionTrainer):
                 "alone for it."
             )
         if teacher is not None:
-            check_compatible(teacher, student, self.kd, self.args.distill_model)
+            check_compatible(teacher, student, self.kd, self.args.distill_model, names=self.data["names"])
         return ckpt
 
     def _setup_train(self):
