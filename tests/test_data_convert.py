@@ -309,6 +309,20 @@ def test_an_output_folder_that_cannot_be_made_is_a_clear_error(tmp_path, capsys)
     assert "cannot write to --out" in err and "Traceback" not in err
 
 
+def test_link_never_shares_a_jpeg_ultralytics_would_rewrite(tmp_path):
+    """A JPEG without its end marker is re-saved by Ultralytics (in place in 8.4.112): --link copies it instead."""
+    from yolo_freq.data.writer import place_image
+
+    good = make_image(tmp_path / "good.jpg")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good.read_bytes()[:-2])  # still decodes; Ultralytics calls it corrupt and saves it again
+    for src in (good, cut):
+        place_image(src, tmp_path / f"placed-{src.name}", link=True)
+    assert (tmp_path / "placed-good.jpg").samefile(good)
+    assert not (tmp_path / "placed-cut.jpg").samefile(cut)
+    assert (tmp_path / "placed-cut.jpg").read_bytes() == cut.read_bytes()
+
+
 def test_summary_names_the_file_that_holds_the_lines_it_leaves_out(tmp_path):
     """The short summary points at the report actually written (report-failed.txt after a failed attempt)."""
     report = ConversionReport()

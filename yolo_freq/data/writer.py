@@ -30,9 +30,12 @@ OUTPUTS = (
 def place_image(src: Path, dst: Path, link: bool = False) -> None:
     """Copy ``src`` to ``dst``, or hard-link it when ``link`` is set and both are on one file system.
 
-    A hard link shares the file with the source; Ultralytics replaces (never rewrites) images it repairs, so the
-    source stays untouched either way.
+    A hard link shares the file with the source. Ultralytics re-saves a JPEG that lacks its end marker (FFD9) when it
+    first reads the dataset: 8.4.190 writes a new file and swaps it in, 8.4.112 (our floor) rewrites the file in place,
+    which would modify the source through the link. Such JPEGs are therefore always copied.
     """
+    if link and _jpeg_end_missing(src):
+        link = False
     if link:
         try:
             os.link(src, dst)
@@ -40,6 +43,14 @@ def place_image(src: Path, dst: Path, link: bool = False) -> None:
         except OSError:  # another file system, or links unsupported: copy instead
             pass
     shutil.copy2(src, dst)
+
+
+def _jpeg_end_missing(path: Path) -> bool:
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return False
+    with open(path, "rb") as f:
+        f.seek(-2, os.SEEK_END)
+        return f.read() != b"\xff\xd9"
 
 
 def unique_names(items: list[Item], root: Path) -> list[str]:
