@@ -6,7 +6,8 @@ Two steps:
    (boxes outside the image, unknown classes, images without labels, ...; see ``<out>/report.txt``).
 2. Training starts from the checkpoint (``pretrained=``) with the new dataset's classes: every tensor whose name and
    shape match is copied, only the class-specific output layers start fresh. The number of transferred tensors is
-   printed before training; Ultralytics logs the same count as "Transferred X/Y items from pretrained weights".
+   printed before training; Ultralytics logs "Transferred X/Y items from pretrained weights", the same count
+   unless the two datasets share class names (it then also counts the class-output rows it re-maps by name).
 
 The same with stock commands::
 

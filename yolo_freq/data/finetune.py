@@ -10,10 +10,11 @@ def transferred_tensors(pretrained: str | Path, model: str | Path, data: str | P
 
     Builds the model for the dataset's class count as the trainer does, loads the checkpoint with Ultralytics' own
     ``load`` (which keeps every tensor whose name and shape match, and rebuilds the class branch's hidden layers at
-    the checkpoint's width), then counts the tensors that now equal the checkpoint's. Ultralytics logs the same
-    count as "Transferred X/Y items from pretrained weights", but only when it logs at INFO level; this count does
-    not depend on logging. Class-head rows that Ultralytics re-maps by matching class names are partial copies and
-    are not counted here.
+    the checkpoint's width), then counts the tensors that now equal the checkpoint's. Ultralytics logs "Transferred
+    X/Y items from pretrained weights" only at INFO level; this count does not depend on logging. It equals
+    Ultralytics' when the new dataset shares no class name with the checkpoint. Where names are shared, the trainer
+    also re-maps the class-output tensors row by row by class name (partial copies) and counts them too; they are
+    not counted here, so Ultralytics' X is higher by their number.
 
     Args:
         pretrained (str | Path): Trained checkpoint (``best.pt``).
