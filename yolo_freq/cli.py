@@ -44,7 +44,8 @@ def model_yaml(name: str) -> str:
 
 
 def model_cost(cfg: str, imgsz: int = 640) -> dict:
-    """Parameters and inference GFLOPs of a model YAML, counted on the fused model at ``imgsz``.
+    """Parameters of a model YAML as built (the ones training updates) and its inference
+    GFLOPs at ``imgsz``, counted after ``fuse()`` (which folds BN and RepVGG branches, removing a few parameters).
 
     FLOPs come from ``torch.utils.flop_counter`` (2 per multiply-add of every convolution and matrix product),
     which, unlike the ``thop`` count in Ultralytics' model summary, also sees functional convolutions and attention
