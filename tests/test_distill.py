@@ -14,6 +14,7 @@ from ultralytics.utils.loss import v8DetectionLoss
 from yolo_freq.engine import gpd, self_distill
 from yolo_freq.engine.loss import DistillationLoss
 from yolo_freq.engine.options import DEFAULTS, TERMS, DistillationConfigError, KDOptions, wants_distillation
+from yolo_freq.engine.teacher import TeacherError, check_teacher_file
 
 torch.manual_seed(0)
 
@@ -239,6 +240,14 @@ def test_options_defaults_checks_and_selection():
         KDOptions.from_args({"kd_msfd": -1})
     assert not wants_distillation(DEFAULT_CFG_DICT)
     assert wants_distillation({"distill_model": "t.pt"}) and all(wants_distillation({t: 0.5}) for t in TERMS)
+
+
+def test_teacher_file_check_leaves_urls_and_asset_names_to_ultralytics(tmp_path):
+    (tmp_path / "best.pt").write_bytes(b"")
+    for name in ("https://example.com/runs/best.pt", "yolov8n.pt", tmp_path / "best.pt"):
+        check_teacher_file(name)  # downloaded or read later, by Ultralytics' loader
+    with pytest.raises(TeacherError, match="no such file"):
+        check_teacher_file(tmp_path / "missing.pt")
 
 
 def test_ultralytics_checks_kd_argument_types_and_rejects_unknown_keys():

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from ultralytics.nn.modules.head import Detect
 from ultralytics.nn.tasks import load_checkpoint
-from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES, is_url
 
 from yolo_freq.engine.options import KDOptions
 
@@ -21,10 +21,11 @@ def check_teacher_file(source) -> None:
     """Fail early, before any data or model is loaded, when ``distill_model`` names no file.
 
     Args:
-        source (str | Path | nn.Module): The ``distill_model`` argument. Official asset names (``yolo26s.pt``) are
-            left to Ultralytics, which downloads them.
+        source (str | Path | nn.Module): The ``distill_model`` argument. Official asset names (``yolo26s.pt``) and
+            URLs are left to Ultralytics, which downloads them.
     """
-    if isinstance(source, nn.Module) or Path(str(source)).is_file() or Path(str(source)).name in GITHUB_ASSETS_NAMES:
+    name = str(source)
+    if isinstance(source, nn.Module) or is_url(name) or Path(name).is_file() or Path(name).name in GITHUB_ASSETS_NAMES:
         return
     raise TeacherError(
         f"distill_model='{source}': no such file (working directory {Path.cwd()}). Pass the trained teacher "
