@@ -175,6 +175,29 @@ def _handoff(trainer, pickler):
     return state["trainer"](cfg=cfg, overrides=state["args"], _callbacks=state["callbacks"])
 
 
+def test_out_of_memory_retry_restarts_the_distillation_schedule(tmp_path):
+    """Ultralytics' first-epoch OOM retry halves the batch and restarts the epoch; the schedule restarts with it."""
+    steps = []
+
+    def watch(trainer):
+        set_progress = trainer.kd_loss.set_progress
+
+        def record(step, nb, total, ema):
+            steps.append((step, nb))
+            if len(steps) == 2:  # inside Ultralytics' forward try-block, as a real CUDA OOM would be
+                raise RuntimeError("CUDA out of memory (simulated by the test)")
+            set_progress(step, nb, total, ema)
+
+        trainer.kd_loss.set_progress = record
+
+    model = YOLO("yolov8n.yaml")
+    model.add_callback("on_train_start", watch)
+    model.train(**TINY, epochs=1, project=str(tmp_path), kd_pdps=0.1, val=False)
+    nb, retried = steps[0][1], steps[2][1]
+    assert steps[:2] == [(0, nb), (1, nb)] and retried > nb  # batch 4 -> 2: more batches
+    assert steps[2:] == [(i, retried) for i in range(retried)]  # counted from 0 again, not from where it failed
+
+
 def test_ddp_handoff_rebuilds_the_trainer(stage1, tmp_path, offline_env):
     """Ultralytics' DDP launch: cloudpickle {class, args, model, callbacks}; each worker rebuilds and trains."""
     try:

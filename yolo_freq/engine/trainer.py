@@ -54,7 +54,7 @@ class DistillationTrainer(DetectionTrainer):
         if self.args.distill_model:
             check_teacher_file(self.args.distill_model)
         self.kd_loss = None
-        self._kd_epoch, self._kd_batch = None, 0
+        self._kd_loop, self._kd_batch = None, 0  # (epoch, loader id) the batch count belongs to
 
     def setup_model(self):
         """Load the model as Ultralytics does, after reading and checking the teacher with clear errors."""
@@ -85,12 +85,15 @@ class DistillationTrainer(DetectionTrainer):
         """Preprocess as Ultralytics does and tell the criterion the run position and the current EMA model.
 
         The position is ``epoch * batches_per_epoch + batch index``; the batch index restarts with every epoch, so it
-        is the same after ``resume=True`` as in an uninterrupted run.
+        is the same after ``resume=True`` as in an uninterrupted run, and with every new loader: Ultralytics' retry
+        after running out of memory in the first epoch restarts it with a smaller batch. With ``time=``, Ultralytics
+        re-estimates the number of epochs after each one; the schedule follows that estimate.
         """
         batch = super().preprocess_batch(batch)
         if self.kd_loss is not None:
-            if self._kd_epoch != self.epoch:
-                self._kd_epoch, self._kd_batch = self.epoch, 0
+            # a loader's id cannot be reused by its replacement: the new one is built while the old one is alive
+            if self._kd_loop != (self.epoch, id(self.train_loader)):
+                self._kd_loop, self._kd_batch = (self.epoch, id(self.train_loader)), 0
             nb = len(self.train_loader)
             step = self.epoch * nb + self._kd_batch
             self._kd_batch += 1
