@@ -298,8 +298,8 @@ def _make_train(train, checks):
 
             # RT-DETR, YOLO-World, YOLOE are task=detect too but train with their own trainers: left to Ultralytics
             try:
-                own = self.task_map[self.task].get("trainer")
-            except (NotImplementedError, KeyError):  # a Model subclass without a task map: not trainable anyway
+                own = self._smart_load("trainer")  # the trainer Model.train would pick
+            except NotImplementedError:  # no trainer for this model and task: Model.train reports it
                 own = None
             if own is DetectionTrainer and options.wants_distillation(args):
                 from yolo_freq.engine.trainer import DistillationTrainer
