@@ -15,7 +15,7 @@ from .report import ConversionReport
 from .split import assign_splits
 from .validate import check_records
 from .voc import read_voc
-from .writer import FAILED_REPORT, OUTPUTS, is_converted, write_dataset
+from .writer import FAILED_REPORT, HEADER, OUTPUTS, is_converted, write_dataset
 
 READERS = {"voc": read_voc, "coco": read_coco, "deeppcb": read_deeppcb}
 FORMATS = ("auto", *READERS)
@@ -78,7 +78,7 @@ def _check_out(out: Path, source: Path, exist_ok: bool) -> bool:
     if earlier and not is_converted(out):
         raise ConversionError(
             f"--out {out} holds images/, labels/ or a data.yaml that `yolo-freq convert` did not write (its data.yaml "
-            "starts with a '# Written by `yolo-freq convert`' line); they are never replaced: choose another folder"
+            f"starts with a '{HEADER}' line); they are never replaced: choose another folder"
         )
     if earlier and not exist_ok:
         raise ConversionError(
@@ -131,7 +131,8 @@ def convert(
 
     Raises:
         ConversionError: For a missing source, an undetectable format, an unusable output folder, a bad class list,
-            nothing left to convert or a failed write (an earlier dataset is then left as it was); its subclass ProblemsFound for any problem under ``strict``.
+            nothing left to convert or a failed write (an earlier dataset is then left as it was); its subclass
+            ProblemsFound for any problem under ``strict``.
     """
     source = Path(source).expanduser().resolve()
     out = Path(out).expanduser().resolve()
