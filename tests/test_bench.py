@@ -131,6 +131,21 @@ def test_the_first_model_is_the_cost_baseline():
     assert cost_columns("yolov8-fdsa-n.yaml")["latency_ratio"] == "x yolov8-fdsa-n"
 
 
+def test_latency_is_timed_with_the_requested_threads_after_onnx_export(offline_env, monkeypatch):
+    """Ultralytics' exporter resets torch's thread count to its NUM_THREADS; the timing must not inherit that."""
+    import torch
+    from ultralytics.utils import NUM_THREADS
+
+    from yolo_freq import bench
+
+    seen, time_them = [], bench.interleaved_median_ms
+    monkeypatch.setattr(
+        bench, "interleaved_median_ms", lambda *a, **k: seen.append(torch.get_num_threads()) or time_them(*a, **k)
+    )
+    rows = cost_rows(["yolov8n.yaml"], imgsz=64, runs=1, threads=NUM_THREADS + 1, onnx=True, progress=False)
+    assert seen == [NUM_THREADS + 1] and rows[0]["threads"] == NUM_THREADS + 1
+
+
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory, offline_env):
     """One small `yolo-freq bench --train` run (YOLOv8n and PCB-FS-n, 1 epoch at 64 px, seeds 0 and 1)."""

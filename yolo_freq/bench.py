@@ -106,6 +106,7 @@ def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int 
                 row["onnx_max_abs_diff"] = float(np.abs(sess.run(None, feed)[0] - _first_output(fused(x))).max())
                 fns[(name, "onnxruntime")] = lambda s=sess, d=feed: s.run(None, d)
             rows.append(row)
+        torch.set_num_threads(threads)  # Ultralytics' export resets it (select_device sets its NUM_THREADS on CPU)
         lat = interleaved_median_ms(fns, runs)
     for row in rows:
         row.update(
