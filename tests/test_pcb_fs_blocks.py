@@ -101,6 +101,29 @@ def test_fuse_preserves_output(block):
     assert n_params > 0
 
 
+@pytest.mark.parametrize("block", [lambda: DSLKConv(16, 16), lambda: DDConv(16, 16), lambda: C2fDSLKConv(16, 16, 2)])
+def test_fuse_keeps_a_half_precision_blocks_dtype(block):
+    """Ultralytics fuses in float32 and casts afterwards, but `model.half().fuse()` must work too."""
+    m = block().eval()
+    randomise(m)
+    x = torch.randn(2, 16, 13, 7)
+    ref = m(x)
+    m.half()
+    for sub in m.modules():
+        if isinstance(sub, (DSLKConv, DDConv)):
+            sub.fuse()
+    y = m(x.half())
+    assert y.dtype == torch.float16
+    assert (y.float() - ref).abs().max() <= 5e-3 * ref.abs().max()  # fp16 keeps ~3 significant digits
+
+
+def test_frft_kernel_is_generated_in_float32_in_a_half_module():
+    """The chirp phase reaches tens of radians; generated in fp16 the kernel would be off by about a percent."""
+    m = FrFTConv(4, k=7).half()
+    k = m.kernel()
+    assert k.dtype == torch.float32 and torch.equal(k, m.float().kernel())
+
+
 def test_c2f_export_forward_split_matches_forward():
     """Ultralytics' exporter swaps every C2f's forward for forward_split; both must agree for C2fDSLKConv."""
     m = C2fDSLKConv(16, 32, 2, True).eval()

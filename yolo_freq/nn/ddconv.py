@@ -56,16 +56,20 @@ class FrFTConv(nn.Module):
 
     @property
     def order(self) -> torch.Tensor:
-        """Fractional orders p_j in [0.25, 0.75], shape (orders,)."""
-        return 0.25 + 0.5 * self.order_logit.sigmoid()
+        """Fractional orders p_j in [0.25, 0.75], shape (orders,), float32."""
+        return 0.25 + 0.5 * self.order_logit.float().sigmoid()
 
     def kernel(self) -> torch.Tensor:
-        """Return the generated depthwise kernel, shape (c * multiplier, 1, k, k)."""
+        """Return the generated depthwise kernel, shape (c * multiplier, 1, k, k), float32.
+
+        Computed in float32 whatever the module's dtype: the chirp phase reaches tens of radians, where fp16's
+        resolution (0.03 at 60) would put the cosine off by percents.
+        """
         alpha = (self.order * (math.pi / 2))[:, None, None, None]  # (J, 1, 1, 1)
-        x, y = self.grid[0], self.grid[1]
-        f, th = self.freq[..., None, None], self.theta[..., None, None]  # (J, co, 1, 1)
+        x, y = self.grid.float()
+        f, th = self.freq.float()[..., None, None], self.theta.float()[..., None, None]  # (J, co, 1, 1)
         phase = f * (x * th.cos() + y * th.sin()) / alpha.sin() + (f * f + x * x + y * y) / (2 * alpha.tan())
-        return (self.beta[..., None, None] * phase.cos()).sum(0).unsqueeze(1)
+        return (self.beta.float()[..., None, None] * phase.cos()).sum(0).unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the generated kernels depthwise with 'same' padding."""
@@ -128,9 +132,9 @@ class DDConv(nn.Module):
         """Freeze the generated FrFT kernel and fold its BatchNorm into one static depthwise conv (inference only)."""
         if isinstance(self.frft, nn.Conv2d):
             return
-        w, bn = self.frft.kernel(), self.frft_bn
-        std = (bn.running_var + bn.eps).sqrt()
+        w, bn = self.frft.kernel(), self.frft_bn  # folded in float32, then cast to the module's dtype
+        scale = bn.weight.float() / (bn.running_var.float() + bn.eps).sqrt()
         conv = nn.Conv2d(self.frft.c, w.shape[0], self.frft.k, padding=self.frft.k // 2, groups=self.frft.c)
-        conv.weight.copy_(w * (bn.weight / std)[:, None, None, None])
-        conv.bias.copy_(bn.bias - bn.running_mean * bn.weight / std)
-        self.frft, self.frft_bn = conv.requires_grad_(False).to(w.device), nn.Identity()
+        conv.weight.copy_(w * scale[:, None, None, None])
+        conv.bias.copy_(bn.bias.float() - bn.running_mean.float() * scale)
+        self.frft, self.frft_bn = conv.requires_grad_(False).to(w.device, bn.weight.dtype), nn.Identity()
