@@ -106,6 +106,17 @@ def test_user_yaml_in_cwd_takes_precedence(tmp_path, monkeypatch):
     assert YOLO("pcb-fs-m.yaml").model.yaml["scale"] == "m"  # scale suffix applies to the user's file too
 
 
+@pytest.mark.parametrize("name", ["pcb-fs-n.yaml", "mynet-n.yaml"])
+def test_a_file_saved_under_a_scale_name_builds_that_scale(name, tmp_path, monkeypatch):
+    """A copy of pcb-fs.yaml saved as `<name>-n.yaml` is the n scale, not its default_scale s."""
+    monkeypatch.chdir(tmp_path)
+    n_scale = DetectionModel("pcb-fs-n.yaml", verbose=False)  # the bundled file, before the copy exists
+    (tmp_path / name).write_text((registry.MODELS_DIR / "pcb-fs.yaml").read_text())
+    model = DetectionModel(name, verbose=False)
+    assert model.yaml["scale"] == "n"
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in n_scale.parameters())
+
+
 def _yaml_with_row(tmp_path, old, new):
     text = (registry.MODELS_DIR / "pcb-fs.yaml").read_text()
     assert old in text

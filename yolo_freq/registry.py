@@ -205,7 +205,9 @@ def _make_yaml_model_load(yaml_model_load, check_yaml):
             if check_yaml(candidate, hard=False):
                 base = candidate
         d = yaml_model_load(base)
-        d["scale"] = (scaled[2] if base is not path else "") or d["scale"] or d.get("default_scale", "")
+        if scaled and (base is not path or not d["scale"]):  # also a file saved as mynet-n.yaml: Ultralytics
+            d["scale"] = scaled[2]  # reads a scale only from yolov8n-style names
+        d["scale"] = d["scale"] or d.get("default_scale", "")
         d["yaml_file"] = str(path)
         return d
 
