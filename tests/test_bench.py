@@ -119,6 +119,17 @@ def test_repeated_seed_or_model_file_name_is_a_usage_error(argv, message, tmp_pa
     assert message.format(tmp=tmp_path) in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("options", [["--epochs", "60"], ["--data", "deeppcb.yaml", "--seeds", "0", "1", "--no-val"]])
+def test_training_options_without_train_are_refused_not_ignored(options, capsys, monkeypatch):
+    from yolo_freq import bench
+
+    monkeypatch.setattr(bench, "cost_rows", lambda *a, **k: pytest.fail("measured before refusing"))
+    assert cli.main(["bench", "yolov8n.yaml", *options]) == 2
+    err = capsys.readouterr().err
+    given = " ".join(o for o in options if o.startswith("--"))
+    assert f"error: {given} only apply with --train" in err
+
+
 def test_distinct_seeds_and_model_file_names_parse():
     args = cli.build_parser().parse_args(["bench", "yolov8n.yaml", "pcb-fs-n.yaml", "--seeds", "2", "0", "1"])
     assert args.models == ["yolov8n.yaml", "pcb-fs-n.yaml"] and args.seeds == [2, 0, 1]

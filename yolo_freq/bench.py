@@ -15,6 +15,7 @@ import copy
 import csv
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -330,10 +331,29 @@ def paired_p(a: list[float], b: list[float], draws: int = 20_000) -> float:
     return float((1 + np.sum(np.abs(signs @ d) >= observed - 1e-12)) / (1 + draws))
 
 
+# defaults of the options that only apply with --train; one given without it is refused, not ignored
+TRAIN_OPTIONS = {
+    "data": "pcb-demo.yaml",
+    "epochs": 30,
+    "train_imgsz": 320,
+    "batch": 16,
+    "seeds": [0, 1, 2],
+    "device": None,
+    "no_val": False,
+}
+
+
 def cmd_bench(args) -> int:
     """``yolo-freq bench``: cost table (always) and, with ``--train``, accuracy at equal budget."""
     import platform
 
+    given = [f"--{k.replace('_', '-')}" for k, v in TRAIN_OPTIONS.items() if getattr(args, k) != v]
+    if given and not args.train:
+        print(
+            f"yolo-freq bench: error: {' '.join(given)} only apply with --train; add --train or drop them",
+            file=sys.stderr,
+        )
+        return 2
     models = args.models or models_at_scale(args.scale)
     out = Path(args.out)
     print(
@@ -428,20 +448,25 @@ def add_arguments(p) -> None:
     p.add_argument("--no-onnx", action="store_true", help="skip ONNX export and onnxruntime timing")
     p.add_argument("--out", default="runs/bench", help="folder for CSV, Markdown and PNG outputs")
     p.add_argument("--train", action="store_true", help="also train and evaluate every model (accuracy mode)")
-    p.add_argument("--data", default="pcb-demo.yaml", help="dataset YAML for --train")
-    p.add_argument("--epochs", type=int, default=30, help="epochs for --train")
-    p.add_argument("--train-imgsz", type=int, default=320, help="training and validation image size for --train")
-    p.add_argument("--batch", type=int, default=16, help="batch size for --train")
+    p.add_argument("--data", default=TRAIN_OPTIONS["data"], help="dataset YAML for --train")
+    p.add_argument("--epochs", type=int, default=TRAIN_OPTIONS["epochs"], help="epochs for --train")
+    p.add_argument(
+        "--train-imgsz",
+        type=int,
+        default=TRAIN_OPTIONS["train_imgsz"],
+        help="training and validation image size for --train",
+    )
+    p.add_argument("--batch", type=int, default=TRAIN_OPTIONS["batch"], help="batch size for --train")
     p.add_argument(
         "--seeds",
         type=int,
         nargs="+",
-        default=[0, 1, 2],
+        default=TRAIN_OPTIONS["seeds"],
         action=_Distinct,
         what="seed",
         help="seeds for --train (spread reported)",
     )
-    p.add_argument("--device", default=None, help="training device, e.g. cpu or 0")
+    p.add_argument("--device", default=TRAIN_OPTIONS["device"], help="training device, e.g. cpu or 0")
     p.add_argument(
         "--no-val",
         action="store_true",
