@@ -84,14 +84,14 @@ class DSLKConv(nn.Module):
 
     def _large(self, x: torch.Tensor) -> torch.Tensor:
         """Sum of the shifted branches followed by BN: the k x k depthwise part of the block."""
-        h, w, p = x.shape[2], x.shape[3], self.pad
+        h, w, p = x.shape[2], x.shape[3], self.pad + self.s // 2
         xp = F.pad(x, (p, p, p, p))
-        out = None
+        out, n = None, self.s - 1
         for i, (wi, (dy, dx)) in enumerate(zip(self.branch_weight().to(x.dtype), self.shifts)):
             bias = self.bias.to(x.dtype) if i == 0 and self.bias is not None else None
-            y = F.conv2d(xp, wi, bias, padding=self.s // 2, groups=self.c1)[
-                :, :, p + dy : p + dy + h, p + dx : p + dx + w
-            ]
+            # each branch convolves only the window its shifted output reads, not the whole padded map
+            window = xp[:, :, self.pad + dy : self.pad + dy + h + n, self.pad + dx : self.pad + dx + w + n]
+            y = F.conv2d(window, wi, bias, groups=self.c1)
             out = y if out is None else out + y
         return self.bn(out)
 
