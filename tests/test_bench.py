@@ -142,19 +142,29 @@ def test_the_first_model_is_the_cost_baseline():
     assert cost_columns("yolov8-fdsa-n.yaml")["latency_ratio"] == "x yolov8-fdsa-n"
 
 
-def test_latency_is_timed_with_the_requested_threads_after_onnx_export(offline_env, monkeypatch):
-    """Ultralytics' exporter resets torch's thread count to its NUM_THREADS; the timing must not inherit that."""
+def test_latency_is_timed_with_the_requested_threads_and_no_spinning_onnxruntime(offline_env, monkeypatch):
+    """Ultralytics' exporter resets torch's thread count to its NUM_THREADS; the timing must not inherit that.
+
+    onnxruntime's idle threads spin after each run by default, slowing the PyTorch call timed after it.
+    """
+    import onnxruntime
     import torch
     from ultralytics.utils import NUM_THREADS
 
     from yolo_freq import bench
 
-    seen, time_them = [], bench.interleaved_median_ms
+    seen, time_them, session = [], bench.interleaved_median_ms, onnxruntime.InferenceSession
     monkeypatch.setattr(
         bench, "interleaved_median_ms", lambda *a, **k: seen.append(torch.get_num_threads()) or time_them(*a, **k)
     )
+    monkeypatch.setattr(
+        onnxruntime, "InferenceSession", lambda f, opts, **k: seen.append(opts) or session(f, opts, **k)
+    )
     rows = cost_rows(["yolov8n.yaml"], imgsz=64, runs=1, threads=NUM_THREADS + 1, onnx=True, progress=False)
-    assert seen == [NUM_THREADS + 1] and rows[0]["threads"] == NUM_THREADS + 1
+    opts, threads = seen
+    assert threads == NUM_THREADS + 1 and rows[0]["threads"] == NUM_THREADS + 1
+    assert opts.intra_op_num_threads == NUM_THREADS + 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 @pytest.fixture(scope="module")
