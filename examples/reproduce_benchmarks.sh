@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Every table of docs/benchmarks.md in one command: the three cost tables, the DeepPCB CPU accuracy study (SEEDS,
-# default 0 1), then YOLOv8n against the flagship over seeds 0-7, then, trained twice as long (60 epochs by default)
-# without per-epoch validation, the same pair over seeds 0-3 and YOLOv8n against SD-GASNet over seeds 0-5.
+# Every table of docs/benchmarks.md in one command: the cost tables (s scale twice), the DeepPCB CPU accuracy study
+# (SEEDS, default 0 1), then YOLOv8n against the flagship over seeds 0-7, then, trained twice as long (60 epochs by
+# default) without per-epoch validation, the same pair over seeds 0-3 and YOLOv8n against SD-GASNet over seeds 0-5.
 # Usage: examples/reproduce_benchmarks.sh [DEEPPCB_TRAINVAL_DIR] [OUT] [EPOCHS] [SEEDS...]
-# Writes OUT/cost-s, OUT/cost-n, OUT/cost-n-320, OUT/deeppcb-cpu, OUT/deeppcb-cpu-flagship,
+# Writes OUT/cost-s, OUT/cost-n, OUT/cost-n-320, OUT/cost-s-repeat, OUT/deeppcb-cpu, OUT/deeppcb-cpu-flagship,
 # OUT/deeppcb-cpu-flagship-60 and OUT/deeppcb-cpu-sd-gasnet-60 (CSV, Markdown and PNG in each), as in docs/bench/.
 # Run it on an otherwise idle machine: the latency figures are wall-clock medians.
 set -euo pipefail
@@ -13,6 +13,7 @@ shift $(( $# < 2 ? $# : 2 )) || true
 yolo-freq bench --scale s --imgsz 640 --runs 20 --threads 2 --out "$OUT/cost-s"
 yolo-freq bench --scale n --imgsz 640 --runs 20 --threads 2 --out "$OUT/cost-n"
 yolo-freq bench --scale n --imgsz 320 --runs 20 --threads 2 --out "$OUT/cost-n-320"
+yolo-freq bench --scale s --imgsz 640 --runs 20 --threads 2 --out "$OUT/cost-s-repeat"  # run-to-run spread
 EPOCHS=${1:-30}
 "$(dirname "$0")/bench_deeppcb_cpu.sh" "$SRC" "$OUT/deeppcb-cpu" "${@:-30}"
 # The flagship pair shares the study's run folders, so the seeds the study trained are evaluated, not retrained.

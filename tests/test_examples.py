@@ -39,14 +39,15 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     calls = log.read_text().splitlines()
-    assert calls[:3] == [
+    assert calls[:4] == [
         f"bench --scale s --imgsz 640 --runs 20 --threads 2 --out {out}/cost-s",
         f"bench --scale n --imgsz 640 --runs 20 --threads 2 --out {out}/cost-n",
         f"bench --scale n --imgsz 320 --runs 20 --threads 2 --out {out}/cost-n-320",
+        f"bench --scale s --imgsz 640 --runs 20 --threads 2 --out {out}/cost-s-repeat",
     ]
     study = out / "deeppcb-cpu"
-    assert calls[3] == f"convert {study}/raw --format deeppcb --out {study}/data --exist-ok"
-    bench = calls[4].split()
+    assert calls[4] == f"convert {study}/raw --format deeppcb --out {study}/data --exist-ok"
+    bench = calls[5].split()
     assert bench[1:6] == ["yolov8n.yaml", "pcb-fs-n.yaml", "sd-gasnet-n.yaml", "yolov8-fdsa-n.yaml", "yolo-freq-n.yaml"]
     variants = [Path(p.replace("-n.yaml", ".yaml")) for p in bench[6:8]]  # the n scale of the YAMLs beside the script
     assert [v.name for v in variants] == ["yolov8-fdsa-sppf.yaml", "yolov8-fdsa-head.yaml"]
@@ -58,19 +59,19 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
     assert len(train) == 2 and not {l.split("/")[0] for l in train} & {"group77000", "group92000"}  # every 4th of 8
     assert (raw / "group00041").resolve() == (src / "PCBData" / "group00041").resolve()
     flagship = out / "deeppcb-cpu-flagship"
-    assert calls[5] == (
+    assert calls[6] == (
         f"bench yolov8n.yaml yolo-freq-n.yaml --imgsz 320 --runs 10 --out {flagship} --train --data {study}/data/data.yaml"
         " --epochs 30 --train-imgsz 320 --batch 16 --seeds 0 1 2 3 4 5 6 7 --device cpu"
     )
     assert (flagship / "runs").resolve() == (study / "runs").resolve()  # the study's seeds are reused, not retrained
-    assert calls[6] == (
+    assert calls[7] == (
         f"bench yolov8n.yaml yolo-freq-n.yaml --imgsz 320 --runs 10 --out {flagship}-60 --train --data"
         f" {study}/data/data.yaml --epochs 60 --train-imgsz 320 --batch 16 --seeds 0 1 2 3 --device cpu --no-val"
     )
     sd_gasnet = out / "deeppcb-cpu-sd-gasnet-60"
-    assert calls[7] == (
+    assert calls[8] == (
         f"bench yolov8n.yaml sd-gasnet-n.yaml --imgsz 320 --runs 10 --out {sd_gasnet} --train --data"
         f" {study}/data/data.yaml --epochs 60 --train-imgsz 320 --batch 16 --seeds 0 1 2 3 4 5 --device cpu --no-val"
     )
     assert (sd_gasnet / "runs").resolve() == (Path(f"{flagship}-60") / "runs").resolve()  # YOLOv8n's 0-3 reused
-    assert len(calls) == 8
+    assert len(calls) == 9
