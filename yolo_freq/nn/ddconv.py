@@ -63,7 +63,7 @@ class FrFTConv(nn.Module):
         """Return the generated depthwise kernel, shape (c * multiplier, 1, k, k), float32.
 
         Computed in float32 whatever the module's dtype: the chirp phase reaches tens of radians, where fp16's
-        resolution (0.03 at 60) would put the cosine off by percents.
+        resolution (0.03 at 60) would put the kernel off by about a percent.
         """
         alpha = (self.order * (math.pi / 2))[:, None, None, None]  # (J, 1, 1, 1)
         x, y = self.grid.float()
