@@ -27,9 +27,9 @@ class DSLKConv(nn.Module):
     ``M`` depthwise ``s x s`` branches see the input shifted by ``tau_m``; each kernel tap is scaled by a learnable
     sigmoid gate ``beta_m(u, v)`` and the branch outputs are summed (the paper's Z(q) formula). The shifts tile a
     horizontal and a vertical stripe of length ``k`` (see :func:`stripe_shifts`), so one block has the receptive
-    field of a k x k kernel at ``M * s^2`` instead of ``k^2`` taps per channel. Each branch is an ``s x s``
-    depthwise convolution over the input zero-padded by the largest shift, whose output window is taken at the
-    branch's shift: the sum is exactly a k x k depthwise convolution with a sparse kernel (:meth:`large_kernel`).
+    field of a k x k kernel at ``M * s^2`` instead of ``k^2`` taps per channel. Each branch is an unpadded ``s x s``
+    depthwise convolution over the window of the zero-padded input that its shift reads: the sum is exactly a
+    k x k depthwise convolution with a sparse kernel (:meth:`large_kernel`).
     It is computed branch by branch because PyTorch's CPU kernels are fast for small depthwise kernels and slow for
     large ones (measured at 32 x 160 x 160: 5.6 ms for the five 5x5 branches, 37 ms for one dense 13x13).
     A BN, then a 1x1 Conv-BN-SiLU mix channels, and the input is added when ``shortcut`` and ``c1 == c2``.
