@@ -240,6 +240,8 @@ def test_fdsa_wavelet_from_yaml(edit, match):
         (0, [[9], 1, "MFA", [256]], r"layer 10 .*MFA: takes 2 or more inputs"),
         (1, [10, 1, "FGPEM", [256, "mid"]], r"layer 11 .*FGPEM: argument 'band' must be one of"),
         (3, [[4, 11, 12], 1, "Inject", [256]], r"layer 13 .*Inject: takes 2 inputs"),
+        (0, [[2, 4, 6, 9], 6, "MFA", [256]], r"layer 10 .*MFA takes several inputs and cannot be repeated"),
+        (3, [[4, 11], 6, "Inject", [256]], r"layer 13 .*Inject takes several inputs and cannot be repeated"),
     ],
 )
 def test_sd_gasnet_yaml_errors_name_the_row(row, value, match):

@@ -73,6 +73,8 @@ def _rebind(original, replacement) -> None:
 
 _MULTI_INPUT_BRANCH = """
 if m in _yolo_freq_multi_input_modules:
+    if n > 1:  # a Sequential of them would pass one block's output as the next one's list of inputs
+        raise ValueError(f"{m.__name__} takes several inputs and cannot be repeated: set repeats to 1")
     c1 = [ch[x] for x in (f if isinstance(f, list) else [f])]  # a single index reaches the block's own check
     c2 = make_divisible(min(args[0], max_channels) * width, 8)
     args = [c1, c2, *args[1:]]
