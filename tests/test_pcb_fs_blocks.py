@@ -84,7 +84,17 @@ def test_stripe_shifts_cover_the_large_kernel():
         assert covered == cross, (k, s)
 
 
-@pytest.mark.parametrize("block", [lambda: DSLKConv(16, 16), lambda: DDConv(16, 16), lambda: C2fDSLKConv(16, 16, 2)])
+FUSABLE = [lambda: DSLKConv(16, 16), lambda: DDConv(16, 16), lambda: C2fDSLKConv(16, 16, 2)]
+
+
+def fuse_blocks(m):
+    """Reparameterise every DSLK-Conv and DD-Conv inside ``m``, as the patched BaseModel.fuse does in a model."""
+    for sub in m.modules():
+        if isinstance(sub, (DSLKConv, DDConv)):
+            sub.fuse()
+
+
+@pytest.mark.parametrize("block", FUSABLE)
 def test_fuse_preserves_output(block):
     m = block().eval()
     randomise(m)
@@ -93,15 +103,13 @@ def test_fuse_preserves_output(block):
             sub.beta.data.normal_()
     x = torch.randn(2, 16, 13, 7)
     ref = m(x)
-    for sub in m.modules():
-        if isinstance(sub, (DSLKConv, DDConv)):
-            sub.fuse()
+    fuse_blocks(m)
     n_params = sum(p.numel() for p in m.parameters())
     assert torch.allclose(m(x), ref, rtol=1e-4, atol=1e-5)
     assert n_params > 0
 
 
-@pytest.mark.parametrize("block", [lambda: DSLKConv(16, 16), lambda: DDConv(16, 16), lambda: C2fDSLKConv(16, 16, 2)])
+@pytest.mark.parametrize("block", FUSABLE)
 def test_fuse_keeps_a_half_precision_blocks_dtype(block):
     """Ultralytics fuses in float32 and casts afterwards, but `model.half().fuse()` must work too."""
     m = block().eval()
@@ -109,9 +117,7 @@ def test_fuse_keeps_a_half_precision_blocks_dtype(block):
     x = torch.randn(2, 16, 13, 7)
     ref = m(x)
     m.half()
-    for sub in m.modules():
-        if isinstance(sub, (DSLKConv, DDConv)):
-            sub.fuse()
+    fuse_blocks(m)
     y = m(x.half())
     assert y.dtype == torch.float16
     assert (y.float() - ref).abs().max() <= 5e-3 * ref.abs().max()  # fp16 keeps ~3 significant digits
