@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from helpers import randomise
 from ultralytics.nn.modules import Conv, RepConv
+from ultralytics.nn.tasks import parse_model, yaml_model_load
 from ultralytics.utils.torch_utils import fuse_conv_and_bn
 
 from yolo_freq.nn import CS, FGPEM, MFA, BottleRep, Inject
@@ -222,10 +223,12 @@ def test_inject_conv_commutes_with_resampling():
 # CS -------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scale, c2, hidden", [("n", 256, 192), ("s", 512, 384), ("m", 768, 576), ("x", 640, 480)])
-def test_cs_hidden_width_scales_with_the_model(scale, c2, hidden):
-    m = CS(c2, c2)
-    assert 3 * m.c == hidden and m.c % 8 == 0, scale  # paper: 384 at the s scale (YOLOv8s P5 width 512)
+@pytest.mark.parametrize("scale, hidden", [("n", 192), ("s", 384), ("m", 432), ("l", 384), ("x", 480)])
+def test_cs_hidden_width_scales_with_the_model(scale, hidden):
+    """0.75 x the P5 width: 384 at the s scale as in the paper (YOLOv8s P5 width 512), 432 at m (P5 576)."""
+    layers, _ = parse_model(yaml_model_load(f"sd-gasnet-{scale}.yaml"), ch=3, verbose=False)
+    (cs,) = [m for m in layers if isinstance(m, CS)]
+    assert 3 * cs.c == hidden and cs.c % 8 == 0
 
 
 def test_cs_splits_in_three_bottlerep_blocks():
@@ -238,7 +241,7 @@ def test_bottlerep_alpha_is_channel_wise_in_0_1():
     b = BottleRep(8).eval()
     b.alpha_logit.data = torch.tensor([-100.0, -1, 0, 1, 2, 3, 4, 100])
     alpha = b.alpha_logit.sigmoid()
-    assert alpha.shape == (8,) and (alpha >= 0).all() and (alpha <= 1).all()
+    assert alpha.shape == (8,)
     x = torch.randn(1, 8, 4, 4)
     assert torch.allclose(b(x), b.conv2(b.conv1(x)) + alpha[None, :, None, None] * x)
 

@@ -88,6 +88,8 @@ def test_fuse_reparameterises_blocks_and_keeps_outputs():
         out = model(x)[0]
     assert len(list(model.modules())) < n_before
     assert all(m.beta is None for m in model.modules() if type(m).__name__ == "DSLKConv")
+    ddconvs = [m for m in model.modules() if type(m).__name__ == "DDConv"]
+    assert ddconvs and all(type(m.frft) is torch.nn.Conv2d for m in ddconvs)  # the patched fuse reached them
     assert torch.allclose(out, ref, rtol=1e-4, atol=1e-3)
 
 
