@@ -1,9 +1,12 @@
 """The benchmark scripts in examples/ call the commands docs/benchmarks.md names, with the split it describes."""
 
 import os
+import shlex
 import stat
 import subprocess
 from pathlib import Path
+
+from yolo_freq.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,3 +78,5 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
     )
     assert (sd_gasnet / "runs").resolve() == (Path(f"{flagship}-60") / "runs").resolve()  # YOLOv8n's 0-3 reused
     assert len(calls) == 9
+    for call in calls:  # the recorded arguments must also be valid for the real CLI, not only match the docs
+        build_parser().parse_args(shlex.split(call))
