@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from ultralytics import YOLO
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel, load_checkpoint
@@ -70,6 +71,12 @@ def test_cli_knows_kd_arguments_before_any_model_code(offline_env):
     assert out.stdout.strip() == "True", out.stderr[-2000:]
 
 
+def test_plain_run_lists_kd_arguments_at_zero(stage1):
+    """The README's warning about args.yaml on machines without yolo-freq rests on this."""
+    args = yaml.safe_load((stage1.parents[1] / "args.yaml").read_text())
+    assert {t: args[t] for t in TERMS} == dict.fromkeys(TERMS, 0.0) and args["distill_model"] is None
+
+
 def test_two_stage_cli_run(stage1, tmp_path, offline_env):
     args = ["train", "model=pcb-fs-n.yaml", "epochs=2", *cli(TINY), f"distill_model={stage1}", *cli(ALL_TERMS)]
     proc = yolo([*args, f"project={tmp_path}", "name=stage2"], tmp_path, offline_env)
@@ -82,6 +89,7 @@ def test_two_stage_cli_run(stage1, tmp_path, offline_env):
         assert all(math.isfinite(float(r[f"train/{term}"])) for r in table)
     for term in ("kd_cls", "kd_dfl", "kd_feat", "kd_msfd"):
         assert float(table[0][f"train/{term}"]) > 0
+    assert all(float(r[f"val/{term}"]) == 0 for r in table for term in TERMS)  # validation losses are Ultralytics'
     best = load_checkpoint(tmp_path / "stage2" / "weights" / "best.pt")[0]
     assert type(best) is DetectionModel and not hasattr(best, "teacher_model")  # the student alone is kept
     assert best.args["kd_cls"] == 1 and best.args["distill_model"] == str(stage1)
