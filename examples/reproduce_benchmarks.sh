@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every table of docs/benchmarks.md in one command: the cost tables (s scale twice), the DeepPCB CPU accuracy study
-# (SEEDS, default 0 1), then YOLOv8n against the flagship over seeds 0-7, then, trained twice as long (60 epochs by
-# default) without per-epoch validation, the same pair over seeds 0-3 and YOLOv8n against SD-GASNet over seeds 0-5.
+# The tables of docs/benchmarks.md in one command (not yet the fresh-seed study in progress): the cost tables (s
+# scale twice), the DeepPCB CPU accuracy study (SEEDS, default 0 1), then YOLOv8n against the flagship over seeds
+# 0-7, then, trained twice as long (60 epochs by default) without per-epoch validation, the same pair over seeds
+# 0-3 and YOLOv8n against SD-GASNet over seeds 0-5.
 # Usage: examples/reproduce_benchmarks.sh [DEEPPCB_TRAINVAL_DIR] [OUT] [EPOCHS] [SEEDS...]
 # Writes OUT/cost-s, OUT/cost-n, OUT/cost-n-320, OUT/cost-s-repeat, OUT/deeppcb-cpu, OUT/deeppcb-cpu-flagship,
 # OUT/deeppcb-cpu-flagship-60 and OUT/deeppcb-cpu-sd-gasnet-60 (CSV, Markdown and PNG in each), as in docs/bench/.
