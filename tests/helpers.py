@@ -18,3 +18,15 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
         if isinstance(m, BottleRep):
             m.alpha_logit.data.copy_(torch.randn(m.alpha_logit.shape, generator=gen))
     return module
+
+
+def assert_fused(module: torch.nn.Module) -> None:
+    """Every DSLK-Conv and DD-Conv inside ``module`` is in its reparameterised form. Outputs alone cannot show that a
+    fuse happened (a no-op fuse keeps them), so fuse tests check this as well."""
+    from yolo_freq.nn import DDConv, DSLKConv
+
+    for m in module.modules():
+        if isinstance(m, DSLKConv):
+            assert m.beta is None and isinstance(m.bn, torch.nn.Identity)
+        if isinstance(m, DDConv):
+            assert type(m.frft) is torch.nn.Conv2d and isinstance(m.frft_bn, torch.nn.Identity)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import randomise
+from helpers import assert_fused, randomise
 
 from yolo_freq.nn import C2fDSLKConv, DDConv, DSLKConv, FrFTConv, GLAAttention
 from yolo_freq.nn.dslk_conv import stripe_shifts
@@ -92,15 +92,6 @@ def fuse_blocks(m):
     for sub in m.modules():
         if isinstance(sub, (DSLKConv, DDConv)):
             sub.fuse()
-
-
-def assert_fused(m):
-    """Outputs alone cannot show a fuse happened (a no-op fuse keeps them): check the reparameterised form."""
-    for sub in m.modules():
-        if isinstance(sub, DSLKConv):
-            assert sub.beta is None and isinstance(sub.bn, torch.nn.Identity)
-        if isinstance(sub, DDConv):
-            assert type(sub.frft) is torch.nn.Conv2d and isinstance(sub.frft_bn, torch.nn.Identity)
 
 
 @pytest.mark.parametrize("block", FUSABLE)
