@@ -1,6 +1,7 @@
 """`yolo-freq bench` writes its tables and plot, and its figures are the ones it measured."""
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -220,6 +221,46 @@ def test_bench_cost_and_train_modes(bench_run):
     assert float(summary["pcb-fs-n.yaml"]["p mAP50-95 paired"]) == paired and "| p paired |" in proc.stdout
     assert summary["yolov8n.yaml"]["p mAP50-95"] == summary["yolov8n.yaml"]["p mAP50-95 paired"] == ""  # not vs itself
     assert "| pcb-fs-n.yaml |" in proc.stdout and "| x yolov8n |" in proc.stdout and "| vs yolov8n |" in proc.stdout
+
+
+def _write_runs(folder: Path, rows: list[dict]) -> Path:
+    folder.mkdir()
+    with (folder / "accuracy_runs.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return folder
+
+
+def test_runs_of_several_invocations_combine_into_the_table_of_one(bench_run, offline_env, tmp_path):
+    """examples/combine_accuracy_runs.py: one invocation's seeds, split as if trained on two machines, give its table."""
+    out, _ = bench_run
+    runs = list(csv.DictReader((out / "accuracy_runs.csv").open(newline="")))
+    seed0, seed1 = (_write_runs(tmp_path / f"seed{s}", [r for r in runs if r["seed"] == s]) for s in ("0", "1"))
+    shutil.copy(out / "cost.csv", seed1 / "cost.csv")  # params and GFLOPs from whichever folder has them
+
+    def combine(dest, *folders):
+        script = Path(__file__).resolve().parents[1] / "examples" / "combine_accuracy_runs.py"
+        cmd = [sys.executable, str(script), str(tmp_path / dest), *map(str, folders)]
+        return subprocess.run(cmd, env=offline_env, capture_output=True, text=True, timeout=300)
+
+    proc = combine("combined", seed1, seed0)  # listed out of seed order: pairs are by seed, not by position
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("accuracy.csv", "accuracy_runs.csv"):
+        assert (tmp_path / "combined" / name).read_text() == (out / name).read_text(), name
+    assert "| pcb-fs-n.yaml |" in proc.stdout and "| p paired |" in proc.stdout
+
+    twice = combine("twice", seed0, seed1, seed0)
+    assert twice.returncode == 1 and "yolov8n.yaml seed 0 is in both" in twice.stderr
+    one_sided = _write_runs(
+        tmp_path / "one-sided", [r for r in runs if r["seed"] == "1" and r["model"] == "yolov8n.yaml"]
+    )
+    unpaired = combine("unpaired", seed0, one_sided)
+    assert (
+        unpaired.returncode == 1
+        and "pcb-fs-n.yaml has runs for seeds [0] but yolov8n.yaml for [0, 1]" in unpaired.stderr
+    )
+    assert not (tmp_path / "twice").exists() and not (tmp_path / "unpaired").exists()  # refused before writing
 
 
 def test_completed_runs_are_reused_only_with_equal_settings_and_architecture(bench_run, monkeypatch, tmp_path):

@@ -274,6 +274,28 @@ def train_rows(
                     **per_class,
                 }
             )
+    return summarise(runs, models), runs
+
+
+def summarise(runs: list[dict], models: list[str]) -> list[dict]:
+    """One summary row per model from per-run rows (``model``, ``seed``, metrics), the first model the baseline.
+
+    Mean and sample standard deviation over seeds of every metric; the mAP50-95 difference from the baseline with the
+    unpaired ``permutation_p`` and the seed-paired ``paired_p``. Runs are paired by seed, in the order the baseline's
+    seeds are listed, so rows gathered from several invocations (``examples/combine_accuracy_runs.py``) give the same
+    table as one invocation over all their seeds. Every model needs the baseline's seeds, each once.
+    """
+    seeds = [r["seed"] for r in runs if r["model"] == models[0]]
+    maps = {}
+    for name in models:
+        mine = {r["seed"]: r for r in runs if r["model"] == name}
+        listed = [r["seed"] for r in runs if r["model"] == name]
+        if sorted(listed) != sorted(seeds) or len(seeds) != len(set(seeds)):
+            raise ValueError(
+                f"{name} has runs for seeds {sorted(listed)} but {models[0]} for {sorted(seeds)}: models are compared "
+                "seed by seed, so each needs the same seeds, each once"
+            )
+        maps[name] = [mine[s]["mAP50-95"] for s in seeds]
     summary = []
     for name in models:
         mine = [r for r in runs if r["model"] == name]
@@ -284,14 +306,36 @@ def train_rows(
             row[f"{key} sd"] = statistics.stdev(vals) if len(vals) > 1 else float("nan")
         summary.append(row)
     base = summary[0]
-    # runs were appended seed by seed, so every model's list is in the order of ``seeds``: position i pairs seed i
-    maps = {name: [r["mAP50-95"] for r in runs if r["model"] == name] for name in models}
     for row in summary:
         row["d mAP50-95"] = row["mAP50-95"] - base["mAP50-95"]
         if row is not base:
             row["p mAP50-95"] = permutation_p(maps[row["model"]], maps[base["model"]])
             row["p mAP50-95 paired"] = paired_p(maps[row["model"]], maps[base["model"]])
-    return summary, runs
+    return summary
+
+
+def write_accuracy(summary: list[dict], runs: list[dict], out: Path) -> tuple[list[Path], str]:
+    """Write accuracy.csv, .md, .png and accuracy_runs.csv under ``out``; return the paths and the Markdown table."""
+    columns = {
+        "model": "model",
+        "gflops": "GFLOPs@640",
+        "seeds": "seeds",
+        "mAP50": "mAP50",
+        "mAP50 sd": "sd",
+        "mAP50-95": "mAP50-95",
+        "mAP50-95 sd": "sd",
+        "d mAP50-95": f"vs {Path(summary[0]['model']).stem}",
+        "p mAP50-95": "p",
+        "p mAP50-95 paired": "p paired",
+    }
+    columns.update({k: k for k in summary[0] if k.startswith("AP50-95 ") and not k.endswith(" sd")})
+    files = write_outputs(summary, columns, out, "accuracy", "mAP50-95", "mAP50-95 (mean over seeds)")
+    files.append(out / "accuracy_runs.csv")
+    with files[-1].open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in runs for k in r)))
+        w.writeheader()
+        w.writerows(runs)
+    return files, markdown_table(summary, columns)
 
 
 def permutation_p(a: list[float], b: list[float], draws: int = 20_000) -> float:
@@ -383,25 +427,9 @@ def cmd_bench(args) -> int:
             row.update(
                 {k: v for r in rows if r["model"] == row["model"] for k, v in r.items() if k in ("params_M", "gflops")}
             )
-        columns = {
-            "model": "model",
-            "gflops": "GFLOPs@640",
-            "seeds": "seeds",
-            "mAP50": "mAP50",
-            "mAP50 sd": "sd",
-            "mAP50-95": "mAP50-95",
-            "mAP50-95 sd": "sd",
-            "d mAP50-95": f"vs {Path(models[0]).stem}",
-            "p mAP50-95": "p",
-            "p mAP50-95 paired": "p paired",
-        }
-        columns.update({k: k for k in summary[0] if k.startswith("AP50-95 ") and not k.endswith(" sd")})
-        files += write_outputs(summary, columns, out, "accuracy", "mAP50-95", "mAP50-95 (mean over seeds)")
-        with (out / "accuracy_runs.csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in runs for k in r)))
-            w.writeheader()
-            w.writerows(runs)
-        print(markdown_table(summary, columns))
+        accuracy_files, table = write_accuracy(summary, runs, out)
+        files += accuracy_files
+        print(table)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
 
