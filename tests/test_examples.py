@@ -77,6 +77,11 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
         f" {study}/data/data.yaml --epochs 60 --train-imgsz 320 --batch 16 --seeds 0 1 2 3 4 5 --device cpu --no-val"
     )
     assert (sd_gasnet / "runs").resolve() == (Path(f"{flagship}-60") / "runs").resolve()  # YOLOv8n's 0-3 reused
-    assert len(calls) == 9
+    fresh = " ".join(map(str, range(100, 117)))  # seeds no earlier table used
+    assert calls[9] == (
+        f"bench yolov8n.yaml sd-gasnet-n.yaml --imgsz 320 --runs 10 --out {out}/deeppcb-cpu-sd-gasnet-fresh --train"
+        f" --data {study}/data/data.yaml --epochs 60 --train-imgsz 320 --batch 16 --seeds {fresh} --device cpu --no-val"
+    )
+    assert len(calls) == 10
     for call in calls:  # the recorded arguments must also be valid for the real CLI, not only match the docs
         build_parser().parse_args(shlex.split(call))
