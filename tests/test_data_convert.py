@@ -301,6 +301,17 @@ def test_a_failed_write_leaves_the_earlier_dataset_and_reports(tmp_path, capsys,
     assert (out / "report-failed.txt").is_file() and not list(out.glob(".convert-*"))
 
 
+def test_a_staging_folder_left_by_a_killed_conversion_does_not_block_the_next(tmp_path):
+    """A SIGKILL skips the cleanup: the next conversion into that folder removes the leftover instead of refusing."""
+    _deeppcb_layout(tmp_path / "src")
+    out = tmp_path / "out"
+    leftover = out / ".convert-k1ll3d" / "images" / "train"
+    leftover.mkdir(parents=True)
+    make_image(leftover / "half-written.jpg")
+    convert(tmp_path / "src", out)  # no --exist-ok needed: nothing of the user's is here
+    assert (out / "data.yaml").is_file() and not list(out.glob(".convert-*"))
+
+
 def test_an_output_folder_that_cannot_be_made_is_a_clear_error(tmp_path, capsys):
     _deeppcb_layout(tmp_path / "src")
     (tmp_path / "a_file").write_text("x")

@@ -19,6 +19,7 @@ from .writer import FAILED_REPORT, HEADER, OUTPUTS, is_converted, write_dataset
 
 READERS = {"voc": read_voc, "coco": read_coco, "deeppcb": read_deeppcb}
 FORMATS = ("auto", *READERS)
+STAGE_PREFIX = ".convert-"  # the hidden folder a conversion writes into before moving its outputs into place
 
 
 def detect_format(source: Path) -> str:
@@ -84,7 +85,7 @@ def _check_out(out: Path, source: Path, exist_ok: bool) -> bool:
         raise ConversionError(
             f"--out {out} already holds a converted dataset; choose another folder or pass --exist-ok to replace it"
         )
-    others = [p for p in out.iterdir() if p.name not in OUTPUTS]
+    others = [p for p in out.iterdir() if p.name not in OUTPUTS and not p.name.startswith(STAGE_PREFIX)]
     if others and not exist_ok:
         raise ConversionError(f"--out {out} is not empty; choose an empty or new folder, or pass --exist-ok")
     return earlier
@@ -112,7 +113,8 @@ def convert(
     Args:
         source (str | Path): Annotation folder (or one COCO JSON / VOC XML file).
         out (str | Path): Output folder, new or empty (or an earlier conversion's, with ``exist_ok``). The dataset is
-            written into a hidden staging folder inside it and moved into place once complete.
+            written into a hidden staging folder inside it and moved into place once complete; a staging folder
+            that a killed conversion left there is removed.
         fmt (str): ``auto``, ``voc``, ``coco`` or ``deeppcb``.
         classes (list[str] | None): Class map in id order; boxes of other classes are skipped and reported. None
             takes the classes from the data (COCO category order, DeepPCB type order, VOC names sorted).
@@ -183,7 +185,11 @@ def convert(
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=".convert-", dir=out))
+        # a staging folder already here was left by a conversion killed before its cleanup ran (SIGKILL, power loss):
+        # partial output of ours, not the user's data (two conversions into one folder at once are unsupported anyway)
+        for stale in out.glob(f"{STAGE_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
     except OSError as e:
         raise ConversionError(f"cannot write to --out {out}: {e}") from e
     try:
