@@ -42,14 +42,13 @@ def combine(out: Path, folders: list[Path]) -> str:
     models = list(dict.fromkeys(r["model"] for r in runs))
     runs.sort(key=lambda r: (r["seed"], models.index(r["model"])))  # seed by seed, as one invocation lists them
     summary = summarise(runs, models)
+    costs = {}
+    for folder in reversed(folders):  # the first folder that lists a model wins
+        if (folder / "cost.csv").is_file():
+            costs |= {r["model"]: r for r in csv.DictReader((folder / "cost.csv").read_text().splitlines())}
     for row in summary:
-        for folder in folders:
-            cost = folder / "cost.csv"
-            listed = [r for r in csv.DictReader(cost.open(newline=""))] if cost.is_file() else []
-            found = [r for r in listed if r["model"] == row["model"]]
-            if found:
-                row.update({k: float(found[0][k]) for k in ("params_M", "gflops")})
-                break
+        if row["model"] in costs:
+            row.update({k: float(costs[row["model"]][k]) for k in ("params_M", "gflops")})
     _, table = write_accuracy(summary, runs, out)
     return table
 

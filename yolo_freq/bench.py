@@ -286,19 +286,16 @@ def summarise(runs: list[dict], models: list[str]) -> list[dict]:
     table as one invocation over all their seeds. Every model needs the baseline's seeds, each once.
     """
     seeds = [r["seed"] for r in runs if r["model"] == models[0]]
-    maps = {}
-    for name in models:
-        mine = {r["seed"]: r for r in runs if r["model"] == name}
-        listed = [r["seed"] for r in runs if r["model"] == name]
-        if sorted(listed) != sorted(seeds) or len(seeds) != len(set(seeds)):
-            raise ValueError(
-                f"{name} has runs for seeds {sorted(listed)} but {models[0]} for {sorted(seeds)}: models are compared "
-                "seed by seed, so each needs the same seeds, each once"
-            )
-        maps[name] = [mine[s]["mAP50-95"] for s in seeds]
-    summary = []
+    summary, maps = [], {}
     for name in models:
         mine = [r for r in runs if r["model"] == name]
+        if sorted(r["seed"] for r in mine) != sorted(seeds) or len(seeds) != len(set(seeds)):
+            raise ValueError(
+                f"{name} has runs for seeds {sorted(r['seed'] for r in mine)} but {models[0]} for {sorted(seeds)}: "
+                "models are compared seed by seed, so each needs the same seeds, each once"
+            )
+        by_seed = {r["seed"]: r["mAP50-95"] for r in mine}
+        maps[name] = [by_seed[s] for s in seeds]
         row = {"model": name, "seeds": len(mine)}
         for key in [k for k in mine[0] if k not in ("model", "seed")]:
             vals = [r[key] for r in mine if key in r]
