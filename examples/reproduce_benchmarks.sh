@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # The tables of docs/benchmarks.md in one command: the cost tables (s scale twice), the DeepPCB CPU accuracy study
 # (SEEDS, default 0 1), then YOLOv8n against the flagship over seeds 0-7, then, trained twice as long (60 epochs by
 # default) without per-epoch validation, the same pair over seeds 0-3, YOLOv8n against SD-GASNet over seeds 0-5 and

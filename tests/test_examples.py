@@ -37,6 +37,7 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     script = ROOT / "examples" / "reproduce_benchmarks.sh"
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")  # run directly it needs bash, not sh (pipefail)
     proc = subprocess.run(
         ["bash", str(script), str(src), str(out), "30", "0", "1"], env=env, capture_output=True, text=True, timeout=120
     )
