@@ -28,6 +28,6 @@ print(f"split by board: {len(train)} train, {len(val)} val images")
 PY
 yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/data" --exist-ok
 yolo-freq bench yolov8n.yaml pcb-fs-n.yaml sd-gasnet-n.yaml yolov8-fdsa-n.yaml yolo-freq-n.yaml \
-  "$(dirname "$0")/fdsa_placement/yolov8-fdsa-sppf-n.yaml" "$(dirname "$0")/fdsa_placement/yolov8-fdsa-head-n.yaml" \
+  "$(dirname "$0")/fdsa_placement/yolov8-fdsa-backbone-n.yaml" "$(dirname "$0")/fdsa_placement/yolov8-fdsa-head-n.yaml" \
   --imgsz 320 --runs 10 --out "$OUT" \
   --train --data "$OUT/data/data.yaml" --epochs "$EPOCHS" --train-imgsz 320 --batch 16 --seeds $SEEDS --device cpu

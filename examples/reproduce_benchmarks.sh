@@ -2,11 +2,12 @@
 # The tables of docs/benchmarks.md in one command: the cost tables (s scale twice), the DeepPCB CPU accuracy study
 # (SEEDS, default 0 1), then YOLOv8n against the flagship over seeds 0-7, then, trained twice as long (60 epochs by
 # default) without per-epoch validation, the same pair over seeds 0-3, YOLOv8n against SD-GASNet over seeds 0-5 and
-# the pre-registered fresh-seed repeat of that comparison over seeds 100-116 (34 runs: about 17 h on a 2-core CPU).
+# the pre-registered fresh-seed repeat of that comparison over seeds 100-116 (34 runs: about 17 h on a 2-core CPU),
+# then the FDSA placement study over seeds 200-207 (16 runs, about 6 h).
 # Usage: examples/reproduce_benchmarks.sh [DEEPPCB_TRAINVAL_DIR] [OUT] [EPOCHS] [SEEDS...]
 # Writes OUT/cost-s, OUT/cost-n, OUT/cost-n-320, OUT/cost-s-repeat, OUT/deeppcb-cpu, OUT/deeppcb-cpu-flagship,
-# OUT/deeppcb-cpu-flagship-60, OUT/deeppcb-cpu-sd-gasnet-60 and OUT/deeppcb-cpu-sd-gasnet-fresh (CSV, Markdown and
-# PNG in each), as in docs/bench/.
+# OUT/deeppcb-cpu-flagship-60, OUT/deeppcb-cpu-sd-gasnet-60, OUT/deeppcb-cpu-sd-gasnet-fresh and
+# OUT/deeppcb-cpu-fdsa-placement (CSV, Markdown and PNG in each), as in docs/bench/.
 # Run it on an otherwise idle machine: the latency figures are wall-clock medians.
 set -euo pipefail
 SRC=${1:-../shared/data/DeepPCB-trainval}
@@ -38,3 +39,8 @@ yolo-freq bench yolov8n.yaml sd-gasnet-n.yaml --imgsz 320 --runs 10 --out "$OUT/
 yolo-freq bench yolov8n.yaml sd-gasnet-n.yaml --imgsz 320 --runs 10 --out "$OUT/deeppcb-cpu-sd-gasnet-fresh" \
   --train --data "$OUT/deeppcb-cpu/data/data.yaml" --epochs "$((2 * EPOCHS))" --train-imgsz 320 --batch 16 \
   --seeds $(seq 100 116) --device cpu --no-val
+# The FDSA placement study, under today's names: yolov8-fdsa.yaml is the SPPF placement the study kept (its tables in
+# docs/bench/ name it examples/fdsa_placement/yolov8-fdsa-sppf-n.yaml, and the backbone placement yolov8-fdsa-n.yaml).
+yolo-freq bench yolov8-fdsa-n.yaml "$(dirname "$0")/fdsa_placement/yolov8-fdsa-backbone-n.yaml" --imgsz 320 --runs 10 \
+  --out "$OUT/deeppcb-cpu-fdsa-placement" --train --data "$OUT/deeppcb-cpu/data/data.yaml" --epochs "$((2 * EPOCHS))" \
+  --train-imgsz 320 --batch 16 --seeds $(seq 200 207) --device cpu --no-val

@@ -54,7 +54,7 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
     bench = calls[5].split()
     assert bench[1:6] == ["yolov8n.yaml", "pcb-fs-n.yaml", "sd-gasnet-n.yaml", "yolov8-fdsa-n.yaml", "yolo-freq-n.yaml"]
     variants = [Path(p.replace("-n.yaml", ".yaml")) for p in bench[6:8]]  # the n scale of the YAMLs beside the script
-    assert [v.name for v in variants] == ["yolov8-fdsa-sppf.yaml", "yolov8-fdsa-head.yaml"]
+    assert [v.name for v in variants] == ["yolov8-fdsa-backbone.yaml", "yolov8-fdsa-head.yaml"]
     assert all(v.is_file() for v in variants)
     assert " ".join(bench[bench.index("--epochs") :]).startswith("--epochs 30 --train-imgsz 320 --batch 16 --seeds 0 1")
     raw = study / "raw" / "PCBData"
@@ -83,6 +83,13 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
         f"bench yolov8n.yaml sd-gasnet-n.yaml --imgsz 320 --runs 10 --out {out}/deeppcb-cpu-sd-gasnet-fresh --train"
         f" --data {study}/data/data.yaml --epochs 60 --train-imgsz 320 --batch 16 --seeds {fresh} --device cpu --no-val"
     )
-    assert len(calls) == 10
+    placement = calls[10].split()
+    assert placement[1] == "yolov8-fdsa-n.yaml" and Path(placement[2].replace("-n.yaml", ".yaml")).is_file()
+    assert Path(placement[2]).name == "yolov8-fdsa-backbone-n.yaml"
+    assert " ".join(placement[3:]) == (
+        f"--imgsz 320 --runs 10 --out {out}/deeppcb-cpu-fdsa-placement --train --data {study}/data/data.yaml"
+        f" --epochs 60 --train-imgsz 320 --batch 16 --seeds {' '.join(map(str, range(200, 208)))} --device cpu --no-val"
+    )
+    assert len(calls) == 11
     for call in calls:  # the recorded arguments must also be valid for the real CLI, not only match the docs
         build_parser().parse_args(shlex.split(call))

@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 from helpers import randomise
+from ultralytics.nn.modules import SPPF
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_freq import nn as blocks
@@ -60,7 +61,13 @@ def test_sd_gasnet_layout(models_n):
     assert [m.f for m in inject] == [[4, fgpem[0].i], [6, fgpem[1].i]]
     cs = next(m for m in layers if isinstance(m, CS))
     assert layers[-1].f == [inject[0].i + 1, cs.i - 4, cs.i]
-    assert [m.c1 for m in models_n["yolov8-fdsa"].model if isinstance(m, FDSA)] == [64, 128, 256]
+
+
+def test_yolov8_fdsa_layout(models_n):
+    """One FDSA, on the SPPF output (the placement study's result, docs/benchmarks.md); the neck reads it as P5."""
+    layers = models_n["yolov8-fdsa"].model
+    assert [(m.i, m.f, m.c1) for m in layers if isinstance(m, FDSA)] == [(10, -1, 256)]
+    assert isinstance(layers[9], SPPF) and layers[-1].f == [16, 19, 22]
 
 
 def test_flagship_layout(models_n):
@@ -219,7 +226,7 @@ def _yaml(name: str) -> dict:
     "edit, match",
     [
         (lambda d: d["head"][0][3].__setitem__(1, "dmey"), r"layer 10 .*FDSA: wavelet 'dmey' has FIR filters"),
-        (lambda d: d["head"][1][3].__setitem__(1, "sym1"), r"layer 11 .*FDSA: wavelet 'sym1' is not a PyWavelets"),
+        (lambda d: d["head"][0][3].__setitem__(1, "sym1"), r"layer 10 .*FDSA: wavelet 'sym1' is not a PyWavelets"),
         (lambda d: d["head"][0][3].__setitem__(1, "db2"), None),  # another orthogonal wavelet by name works
     ],
 )
@@ -269,7 +276,7 @@ def test_haar_down_is_a_drop_in_for_strided_convs():
 
 
 @pytest.mark.parametrize(
-    "variant, fdsa_at, detect_from", [("sppf", [10], [16, 19, 22]), ("head", [16, 20, 24], [16, 20, 24])]
+    "variant, fdsa_at, detect_from", [("backbone", [10, 11, 12], [18, 21, 24]), ("head", [16, 20, 24], [16, 20, 24])]
 )
 def test_fdsa_placement_variants_of_the_study(variant, fdsa_at, detect_from):
     """The FDSA placements docs/benchmarks.md compares (examples/fdsa_placement/) build, run and sit where stated."""
