@@ -617,6 +617,10 @@ def test_issue_kinds_all_documented():
         "box_outside_rejected": "`--reject-outside` skips them",
         "duplicate_box": "duplicate boxes",
         "background": "annotated images without objects (kept as background)",
+        "reference_missing": "images without a reference",
+        "reference_unreadable": "unreadable references",
+        "reference_size": "references of another size",
+        "alignment_weak": "alignments below the response threshold (composed without shift)",
     }
     assert set(phrases) == set(ISSUE_KINDS)
     assert [kind for kind, phrase in phrases.items() if phrase not in report] == []

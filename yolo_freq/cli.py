@@ -108,8 +108,17 @@ def _class_list(args) -> list[str] | None:
 def cmd_convert(args) -> int:
     """Convert an annotation folder to a YOLO dataset, print the report; 1 on problems under --strict, 2 on errors."""
     from yolo_freq.data import ConversionError, ProblemsFound, convert
+    from yolo_freq.reference import CompositeSpec, ReferenceError
 
     try:
+        spec = None
+        if args.composite is not None or args.no_align or args.min_response is not None:
+            defaults = CompositeSpec()
+            spec = CompositeSpec(
+                form=args.composite or defaults.form,
+                align=not args.no_align,
+                min_response=defaults.min_response if args.min_response is None else args.min_response,
+            )
         report = convert(
             args.source,
             args.out,
@@ -121,11 +130,14 @@ def cmd_convert(args) -> int:
             outside="reject" if args.reject_outside else "clip",
             exist_ok=args.exist_ok,
             link=args.link,
+            reference=args.reference,
+            spec=spec,
         )
     except ProblemsFound as e:
         print(f"yolo-freq convert: {e}", file=sys.stderr)
         return 1
-    except (ConversionError, OSError) as e:  # OSError: a file the checks could not foresee (permissions, disk full)
+    # OSError: a file the checks could not foresee (permissions, disk full)
+    except (ConversionError, ReferenceError, OSError) as e:
         print(f"yolo-freq convert: error: {e}", file=sys.stderr)
         return 2
     print(report.summary())
@@ -151,6 +163,8 @@ def cmd_distill_cost(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from yolo_freq.reference import COMPOSITES, MIN_RESPONSE
+
     parser = argparse.ArgumentParser(prog="yolo-freq", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="params and GFLOPs of model YAMLs side by side")
@@ -187,6 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     outside.add_argument("--reject-outside", action="store_true", help="skip boxes partly outside the image")
     p.add_argument("--exist-ok", action="store_true", help="replace an earlier conversion in --out")
     p.add_argument("--link", action="store_true", help="hard-link images instead of copying them where possible")
+    ref = p.add_argument_group(
+        "golden-template inspection",
+        "write each image composed with its aligned defect-free reference (see README: Golden-template inspection)",
+    )
+    ref.add_argument(
+        "--reference",
+        metavar="SRC",
+        help="'paired' (DeepPCB's own templates), one golden image for all, a folder of golden images matched by "
+        "file name, or a mapping file (.csv rows image,reference or .json)",
+    )
+    ref.add_argument("--composite", choices=tuple(COMPOSITES), help="composite form (default grey3)")
+    ref.add_argument("--no-align", action="store_true", help="compose without phase-correlation alignment")
+    ref.add_argument(
+        "--min-response",
+        type=float,
+        help=f"alignment response under which a shift is not applied and the image is reported (default {MIN_RESPONSE})",
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("distill-cost", help="train-step time with and without each distillation term, same batch")

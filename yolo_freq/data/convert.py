@@ -8,9 +8,12 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
+from yolo_freq.reference import CompositeSpec
+
 from .coco import looks_like_coco, read_coco
 from .deeppcb import is_deeppcb, read_deeppcb
 from .records import ConversionError, ProblemsFound
+from .references import PAIRED, pair_references, reference_finder
 from .report import ConversionReport
 from .split import assign_splits
 from .validate import check_records
@@ -103,6 +106,8 @@ def convert(
     exist_ok: bool = False,
     link: bool = False,
     rename: dict[str, str] | None = None,
+    reference: str | Path | None = None,
+    spec: CompositeSpec | None = None,
 ) -> ConversionReport:
     """Convert annotations to a YOLO detection dataset that stock ``yolo train`` accepts, with a validation report.
 
@@ -127,6 +132,12 @@ def convert(
         link (bool): Hard-link images instead of copying where the file system allows.
         rename (dict[str, str] | None): Source label -> class name, applied before the class map (e.g. to map a
             dataset's own spelling onto yours).
+        reference (str | Path | None): Golden-template inspection: ``"paired"`` (DeepPCB's templates), one golden
+            image, a folder of them matched by file name, or a mapping file (:mod:`yolo_freq.data.references`).
+            Each image is then written composed with its aligned reference (lossless PNG or TIFF); images without
+            a usable reference are skipped and reported. None copies the images as they are.
+        spec (CompositeSpec | None): Composite form and alignment settings with ``reference`` (default grey3,
+            aligned, the default response threshold).
 
     Returns:
         (ConversionReport): What was written and every issue found.
@@ -150,8 +161,18 @@ def convert(
         classes = [c.strip() for c in classes]
         if not classes or not all(classes) or len(set(classes)) != len(classes):
             raise ConversionError(f"the class list must be non-empty names without repeats, got {classes}")
+    if spec is not None and reference is None:
+        raise ConversionError("a composite form or alignment setting was given without a reference; add --reference")
+    spec = (spec or CompositeSpec()) if reference is not None else None
     earlier = _check_out(out, source, exist_ok)
     fmt = detect_format(source) if fmt == "auto" else fmt
+    paired = str(reference) == PAIRED
+    if paired and fmt != "deeppcb":
+        raise ConversionError(
+            f"--reference {PAIRED}: only DeepPCB pairs each image with its own template, and {source} is {fmt}; "
+            "give one golden image, a folder of golden images or a mapping file instead"
+        )
+    finder = reference_finder(reference, source if source.is_dir() else source.parent) if spec and not paired else None
     if fmt == "deeppcb" and not source.is_dir():
         raise ConversionError(f"{source}: DeepPCB needs its folder (PCBData or above), not a file")
     root = source if source.is_dir() else source.parent
@@ -168,6 +189,8 @@ def convert(
     if records and not names:
         raise ConversionError(f"{source}: the annotations name no class; pass --classes")
     items = check_records(records, names, root, report, outside) if records else []
+    if spec is not None and items:
+        items = pair_references(items, finder, spec, root, report)
     splits = assign_splits(items, val, seed, report) if items else {}
     # a failed attempt leaves an earlier dataset and its report as they were, and reports beside them
     failed_stem, kept = (FAILED_REPORT, f"; the earlier dataset in {out} is unchanged") if earlier else ("report", "")
@@ -194,7 +217,7 @@ def convert(
         raise ConversionError(f"cannot write to --out {out}: {e}") from e
     try:
         try:
-            write_dataset(splits, names, stage, root, report, link, path=out)
+            write_dataset(splits, names, stage, root, report, link, path=out, spec=spec)
         except OSError as e:  # disk full, permissions, a source image gone since it was checked
             txt = report.save(out, failed_stem)
             raise ConversionError(f"writing the dataset failed: {e} (report: {txt}{kept})") from e

@@ -4,7 +4,7 @@ Layout and quirks the reader handles::
 
     PCBData/trainval.txt, PCBData/test.txt      official split: "groupG/N/X.jpg groupG/N_not/X.txt" per line
     PCBData/groupG/N/X_test.jpg                 the defective image (the list names it X.jpg)
-    PCBData/groupG/N/X_temp.jpg                 its defect-free template: not a detection image, never converted
+    PCBData/groupG/N/X_temp.jpg                 its defect-free template: a record's reference, never a detection image
     PCBData/groupG/N_not/X.txt                  one defect per line, "x1 y1 x2 y2 type" in pixels
 
 The annotation files separate fields with spaces although the dataset README says commas; both are accepted, in
@@ -152,7 +152,8 @@ def read_deeppcb(source: Path, report: ConversionReport) -> tuple[list[Record], 
         except (ValueError, OSError) as e:
             report.add("malformed_annotation", ann_rel, str(e))
             continue
-        records.append(Record(ann_rel, ann.stem, image, image.name, boxes, split))
+        template = image.with_name(f"{ann.stem}_temp{image.suffix}")
+        records.append(Record(ann_rel, ann.stem, image, image.name, boxes, split, reference=template))
 
     templates = 0
     for p in list_images(base):
@@ -162,6 +163,7 @@ def read_deeppcb(source: Path, report: ConversionReport) -> tuple[list[Record], 
             report.add("image_without_labels", shown(p), "no annotation file for it")
     if templates:
         report.notes.append(
-            f"{templates} defect-free template images (*_temp.jpg) are not detection images, not converted"
+            f"{templates} defect-free template images (*_temp.jpg) are not detection images; they are used only as "
+            "references (--reference paired)"
         )
     return records, list(DEEPPCB_NAMES)

@@ -57,6 +57,8 @@ class Record:
         boxes (list[Box]): Annotated objects; an empty list is an annotated background image.
         split (str | None): ``"train"``, ``"val"`` or ``"test"`` where the source's own split assigns one.
         declared_size (tuple[int, int] | None): (width, height) the annotation states, compared with the real size.
+        reference (Path | None): Its defect-free reference image, where the source pairs one with it (DeepPCB's
+            template) or once the conversion has found it.
     """
 
     source: str
@@ -66,3 +68,4 @@ class Record:
     boxes: list[Box] = field(default_factory=list)
     split: str | None = None
     declared_size: tuple[int, int] | None = None
+    reference: Path | None = None

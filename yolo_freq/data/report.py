@@ -23,6 +23,10 @@ ISSUE_KINDS = {
     "box_outside_clipped": ("box outside the image", "clipped to the image"),
     "box_outside_rejected": ("box outside the image", "box skipped"),
     "duplicate_box": ("duplicate box", "box skipped"),
+    "reference_missing": ("image without a reference", "image skipped"),
+    "reference_unreadable": ("unreadable reference", "image skipped"),
+    "reference_size": ("reference of another size", "image skipped"),
+    "alignment_weak": ("alignment response below the threshold", "composed without shift"),
     "background": ("annotated image without objects", "kept as background"),
 }
 NOT_PROBLEMS = {"background"}
@@ -56,6 +60,8 @@ class ConversionReport:
         boxes (dict[str, Counter]): Boxes written per split and class name.
         boxes_read (int): Boxes found in the source, before any checking.
         strict (bool): Whether problems fail the run.
+        alignments (list[dict]): Per image composed with a reference: the shift found, its response and whether
+            it was applied (``report.json`` only; ``report.txt`` has the summary note and the pairs not aligned).
     """
 
     source: str = ""
@@ -68,6 +74,7 @@ class ConversionReport:
     boxes: dict[str, Counter] = field(default_factory=dict)
     boxes_read: int = 0
     strict: bool = False
+    alignments: list[dict] = field(default_factory=list)
     saved: str = ""  # where save() last wrote every line; named by summary() for the lines it leaves out
 
     def add(self, kind: str, where: str, detail: str = "") -> None:
@@ -142,6 +149,7 @@ class ConversionReport:
             "counts": dict(self.counts()),
             "notes": self.notes,
             "issues": [{"kind": i.kind, "where": i.where, "detail": i.detail} for i in self.issues],
+            "alignments": self.alignments,
         }
 
     def save(self, folder: Path, stem: str = "report") -> Path:

@@ -10,6 +10,9 @@ from pathlib import Path
 import yaml
 from ultralytics.utils import TQDM
 
+from yolo_freq.reference import CompositeSpec, write_composite
+
+from .references import composite_of
 from .report import ConversionReport
 from .split import Item
 
@@ -87,6 +90,7 @@ def write_dataset(
     report: ConversionReport,
     link: bool = False,
     path: Path | None = None,
+    spec: CompositeSpec | None = None,
 ) -> Path:
     """Write images, label files and ``data.yaml`` (absolute ``path:``) into ``out``.
 
@@ -99,6 +103,8 @@ def write_dataset(
         link (bool): Hard-link images instead of copying them where possible.
         path (Path | None): The dataset folder ``data.yaml`` names, when ``out`` is a staging folder to be moved
             there; default ``out``.
+        spec (CompositeSpec | None): Write each image composed with its reference (``record.reference``) in this
+            form instead of copying it; ``data.yaml`` then records the spec under ``reference:`` and its channels.
 
     Returns:
         (Path): The data YAML.
@@ -114,7 +120,10 @@ def write_dataset(
         for it in items:
             r, rows = it
             stem = stems[id(it)]
-            place_image(r.image, out / "images" / split / f"{stem}{r.image.suffix}", link)
+            if spec is None:
+                place_image(r.image, out / "images" / split / f"{stem}{r.image.suffix}", link)
+            else:
+                write_composite(out / "images" / split / stem, composite_of(r, spec))
             (out / "labels" / split / f"{stem}.txt").write_text("".join(f"{row}\n" for row in rows), encoding="utf-8")
             report.boxes[split].update(names[int(row.split()[0])] for row in rows)
             bar.update()
@@ -126,10 +135,19 @@ def write_dataset(
     }
     if splits.get("test"):
         data["test"] = "images/test"
+    if spec is not None:
+        data["channels"] = spec.channels
     data["names"] = dict(enumerate(names))
+    if spec is not None:
+        data["reference"] = spec.to_dict()
     header = f"{HEADER} from {report.source} ({report.fmt}); see report.txt beside this file.\n" + (
         "# No val images (val fraction 0): val points at train.\n" if not splits.get("val") else ""
     )
+    if spec is not None:
+        header += (
+            f"# Images are {spec.form} composites of each image with its aligned reference (reference: below); "
+            "predict with `yolo-freq predict ... reference=...`.\n"
+        )
     data_yaml = out / "data.yaml"
     data_yaml.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return data_yaml
