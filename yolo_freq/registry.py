@@ -1,6 +1,7 @@
-"""The one module that touches Ultralytics internals.
+"""Where yolo-freq hooks into Ultralytics.
 
-Everything yolo-freq changes in Ultralytics happens in :func:`register`, once per process:
+Everything yolo-freq changes in Ultralytics happens in :func:`register`, once per process, here or in the module of
+the concern it calls:
 
 1. Block classes become names in ``ultralytics.nn.tasks`` so model YAMLs can use them.
 2. ``parse_model`` is rebuilt from its own source with the plugin's blocks added to its two channel-inference sets
@@ -17,6 +18,8 @@ Everything yolo-freq changes in Ultralytics happens in :func:`register`, once pe
 6. Distillation: the ``kd_*`` training arguments join Ultralytics' default config and type checks, so the CLI and
    ``get_cfg`` accept them like Ultralytics' own (unknown keys still fail), and ``Model.train`` picks
    ``yolo_freq.engine.trainer.DistillationTrainer`` for detection when a distillation argument is given.
+7. Reference composites: :mod:`yolo_freq.reference.patches` (augmentations kept from mixing a composite's channels,
+   the composite spec recorded in trained models, a warning when plain ``yolo predict`` is given such a model).
 
 A function is rebound in every loaded Ultralytics module that holds it (modules copy names with ``from ... import``),
 so the order in which Ultralytics and yolo-freq are imported does not matter.
@@ -339,6 +342,13 @@ def _register_trainer_selection() -> None:
     Model.train = _make_train(Model.train, checks)
 
 
+def _register_trainer_classes() -> None:
+    from yolo_freq.reference import patches as reference_patches
+
+    _register_trainer_selection()
+    reference_patches.register()
+
+
 class _AfterImport(importlib.abc.MetaPathFinder):
     """Finds nothing itself; runs ``action()`` once the module ``name`` has been executed (one-shot)."""
 
@@ -411,7 +421,8 @@ def register() -> None:
         [cls for cls in vars(blocks).values() if isinstance(cls, type) and issubclass(cls, torch.nn.Module)]
     )
 
-    # Distillation: kd_* arguments now, trainer selection once Model exists (see the section above).
+    # Distillation: kd_* arguments now; trainer selection, and what trainers and predictors do with reference
+    # composites (yolo_freq.reference.patches), once Model exists (see the section above).
     _register_distillation_args()
-    _when_model_ready(_register_trainer_selection)
+    _when_model_ready(_register_trainer_classes)
     tasks._yolo_freq_registered = True
