@@ -221,9 +221,32 @@ def finished_run(run_dir: Path, model: str, settings: dict) -> Path | None:
     return best if all(built.get(k) == trained.get(k) for k in arch) else None
 
 
+def data_label(data: str) -> str:
+    """Short name of a dataset YAML for arm names and run folders: its stem, or its folder's name for a data.yaml."""
+    p = Path(data)
+    return p.parent.name if p.stem == "data" and p.parent.name else p.stem
+
+
+def arms(models: list[str], datas: list[str]) -> list[tuple[str, str, str]]:
+    """(arm name, model, data) for every model on every dataset, dataset-major; the arm name is the model's alone
+    when there is one dataset, else ``"<model> @ <data label>"``."""
+    several = len(datas) > 1
+    return [(f"{m} @ {data_label(d)}" if several else m, m, d) for d in datas for m in models]
+
+
+def baselines(models: list[str], datas: list[str]) -> dict[str, str]:
+    """The arm each arm is compared with: the first model's with one dataset; with several, the same model's on the
+    first dataset (what changes between rows is then the data, e.g. images with or without their reference)."""
+    named = arms(models, datas)
+    if len(datas) == 1:
+        return {name: named[0][0] for name, _, _ in named}
+    first = {m: name for name, m, d in named if d == datas[0]}
+    return {name: first[m] for name, m, _ in named}
+
+
 def train_rows(
     models: list[str],
-    data: str,
+    data: str | list[str],
     epochs: int,
     imgsz: int,
     seeds: list[int],
@@ -233,28 +256,39 @@ def train_rows(
     device: str | None = None,
     **train_kwargs,
 ) -> tuple[list[dict], list[dict]]:
-    """Train every model on ``data`` for each seed with identical settings; evaluate on the same val split.
+    """Train every model on every dataset for each seed with identical settings; evaluate on each dataset's val split.
 
     A run already completed under ``out`` with the same settings and architecture is evaluated again, not retrained
     (see ``finished_run``); delete its folder to retrain it.
 
+    Args:
+        data (str | list[str]): One dataset YAML, or several: each model is then trained on each (one arm per pair,
+            e.g. the same images without and with their references), and compared with itself on the first.
+
     Returns:
-        (summary, runs): one summary row per model (mean and sample standard deviation over seeds of mAP50, mAP50-95
-        and per-class AP50-95; its mAP50-95 against the first model's, with the unpaired ``permutation_p`` and the
-        seed-paired ``paired_p``) and one row per (model, seed) run.
+        (summary, runs): one summary row per arm (mean and sample standard deviation over seeds of mAP50, mAP50-95
+        and per-class AP50-95; its mAP50-95 against its baseline arm (see ``baselines``), with the unpaired
+        ``permutation_p`` and the seed-paired ``paired_p``) and one row per (arm, seed) run.
     """
     from ultralytics import YOLO
     from ultralytics.utils import LOGGER
 
+    datas = [data] if isinstance(data, str) else list(data)
+    labels = [data_label(d) for d in datas]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"datasets {datas} share a short name ({labels}): arms and run folders would collide")
     runs = []
     where = dict(workers=workers, project=str(out), exist_ok=True)  # how and where, not what: no part of the recipe
-    common = dict(data=data, imgsz=imgsz, batch=batch, device=device, **where)
     for seed in seeds:
-        # everything that decides a run's result: checked for reuse and trained with, one dict so the two cannot drift
-        recipe = dict(data=data, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True, device=device)
-        recipe.update(train_kwargs)
-        for name in models:
-            run = f"{Path(name).stem}-seed{seed}"
+        for arm, name, arm_data in arms(models, datas):
+            # everything that decides a run's result: checked for reuse and trained with, one dict so they cannot drift
+            recipe = dict(data=arm_data, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True)
+            recipe.update(device=device, **train_kwargs)
+            run = (
+                f"{Path(name).stem}-{data_label(arm_data)}-seed{seed}"
+                if len(datas) > 1
+                else f"{Path(name).stem}-seed{seed}"
+            )
             best = finished_run(out / run, name, recipe)
             if best:
                 LOGGER.info(f"yolo-freq bench: reusing the completed run {out / run} (delete it to retrain)")
@@ -262,29 +296,35 @@ def train_rows(
                 model = YOLO(name)
                 model.train(**recipe, **where, name=run)
                 best = Path(model.trainer.best)
-            metrics = YOLO(best).val(plots=False, name=f"{run}-val", **common)
+            metrics = YOLO(best).val(
+                plots=False, name=f"{run}-val", data=arm_data, imgsz=imgsz, batch=batch, device=device, **where
+            )
             names = metrics.names
             per_class = {f"AP50-95 {names[c]}": float(ap) for c, ap in zip(metrics.box.ap_class_index, metrics.box.ap)}
             runs.append(
                 {
-                    "model": name,
+                    "model": arm,
                     "seed": seed,
                     "mAP50": float(metrics.box.map50),
                     "mAP50-95": float(metrics.box.map),
                     **per_class,
                 }
             )
-    return summarise(runs, models), runs
+    named = [a for a, _, _ in arms(models, datas)]
+    return summarise(runs, named, baselines(models, datas)), runs
 
 
-def summarise(runs: list[dict], models: list[str]) -> list[dict]:
-    """One summary row per model from per-run rows (``model``, ``seed``, metrics), the first model the baseline.
+def summarise(runs: list[dict], models: list[str], baseline: dict[str, str] | None = None) -> list[dict]:
+    """One summary row per model (or arm) from per-run rows (``model``, ``seed``, metrics).
+
+    ``baseline`` maps each model to the one its difference and p values are taken against (default: the first).
 
     Mean and sample standard deviation over seeds of every metric; the mAP50-95 difference from the baseline with the
     unpaired ``permutation_p`` and the seed-paired ``paired_p``. Runs are paired by seed, in the order the baseline's
     seeds are listed, so rows gathered from several invocations (``examples/combine_accuracy_runs.py``) give the same
     table as one invocation over all their seeds. Every model needs the baseline's seeds, each once.
     """
+    baseline = baseline or {m: models[0] for m in models}
     seeds = [r["seed"] for r in runs if r["model"] == models[0]]
     summary, maps = [], {}
     for name in models:
@@ -302,8 +342,9 @@ def summarise(runs: list[dict], models: list[str]) -> list[dict]:
             row[key] = statistics.fmean(vals)
             row[f"{key} sd"] = statistics.stdev(vals) if len(vals) > 1 else float("nan")
         summary.append(row)
-    base = summary[0]
+    by_name = {row["model"]: row for row in summary}
     for row in summary:
+        base = by_name[baseline[row["model"]]]
         row["d mAP50-95"] = row["mAP50-95"] - base["mAP50-95"]
         if row is not base:
             row["p mAP50-95"] = permutation_p(maps[row["model"]], maps[base["model"]])
@@ -311,8 +352,11 @@ def summarise(runs: list[dict], models: list[str]) -> list[dict]:
     return summary
 
 
-def write_accuracy(summary: list[dict], runs: list[dict], out: Path) -> tuple[list[Path], str]:
-    """Write accuracy.csv, .md, .png and accuracy_runs.csv under ``out``; return the paths and the Markdown table."""
+def write_accuracy(summary: list[dict], runs: list[dict], out: Path, vs: str | None = None) -> tuple[list[Path], str]:
+    """Write accuracy.csv, .md, .png and accuracy_runs.csv under ``out``; return the paths and the Markdown table.
+
+    ``vs`` heads the difference column (default: the first model's name, the baseline of every row).
+    """
     columns = {
         "model": "model",
         "gflops": "GFLOPs@640",
@@ -321,7 +365,7 @@ def write_accuracy(summary: list[dict], runs: list[dict], out: Path) -> tuple[li
         "mAP50 sd": "sd",
         "mAP50-95": "mAP50-95",
         "mAP50-95 sd": "sd",
-        "d mAP50-95": f"vs {Path(summary[0]['model']).stem}",
+        "d mAP50-95": vs or f"vs {Path(summary[0]['model']).stem}",
         "p mAP50-95": "p",
         "p mAP50-95 paired": "p paired",
     }
@@ -377,7 +421,7 @@ def paired_p(a: list[float], b: list[float], draws: int = 20_000) -> float:
 
 # defaults of the options that only apply with --train; one given without it is refused, not ignored
 TRAIN_OPTIONS = {
-    "data": "pcb-demo.yaml",
+    "data": ["pcb-demo.yaml"],
     "epochs": 30,
     "train_imgsz": 320,
     "batch": 16,
@@ -420,11 +464,20 @@ def cmd_bench(args) -> int:
             device=args.device,
             val=not args.no_val,
         )
+        model_of = {arm: m for arm, m, _ in arms(models, args.data)}
         for row in summary:
             row.update(
-                {k: v for r in rows if r["model"] == row["model"] for k, v in r.items() if k in ("params_M", "gflops")}
+                {
+                    k: v
+                    for r in rows
+                    if r["model"] == model_of[row["model"]]
+                    for k, v in r.items()
+                    if k in ("params_M", "gflops")
+                }
             )
-        accuracy_files, table = write_accuracy(summary, runs, out)
+        several = len(args.data) > 1
+        vs = f"vs same model @ {data_label(args.data[0])}" if several else None
+        accuracy_files, table = write_accuracy(summary, runs, out, vs)
         files += accuracy_files
         print(table)
     print("wrote " + ", ".join(str(f) for f in files))
@@ -476,7 +529,13 @@ def add_arguments(p) -> None:
     p.add_argument("--no-onnx", action="store_true", help="skip ONNX export and onnxruntime timing")
     p.add_argument("--out", default="runs/bench", help="folder for CSV, Markdown and PNG outputs")
     p.add_argument("--train", action="store_true", help="also train and evaluate every model (accuracy mode)")
-    p.add_argument("--data", default=TRAIN_OPTIONS["data"], help="dataset YAML for --train")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=TRAIN_OPTIONS["data"],
+        help="dataset YAML for --train; with several, every model is trained on each and compared with itself on the "
+        "first (e.g. plain images, then the same images composed with their references)",
+    )
     p.add_argument("--epochs", type=int, default=TRAIN_OPTIONS["epochs"], help="epochs for --train")
     p.add_argument(
         "--train-imgsz",
