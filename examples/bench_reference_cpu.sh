@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Golden-template inspection on the CPU: the same images with and without their defect-free reference, at equal budget.
+# Split by board as in bench_deeppcb_cpu.sh (val = boards 77000 and 92000, 211 images; train = every 4th image of the
+# other five boards, 197 images), converted four times from DeepPCB's raw layout:
+#   plain            the inspected images alone
+#   grey3            (image, aligned template, |difference|), the default composite
+#   grey3-unaligned  the same without phase-correlation alignment (the templates as DeepPCB ships them)
+#   colour6          image B,G,R + aligned template B,G,R, the colour-camera form (6 channels)
+# Then: YOLOv8n, PCB-FS-n and yolo-freq-n on plain and grey3 (the +10-point target), YOLOv8n on the composite forms,
+# and the composing cost beside YOLOv8n and YOLOv8s at 640 px. Completed runs under OUT are evaluated, not retrained.
+# Usage: examples/bench_reference_cpu.sh [DEEPPCB_TRAINVAL_DIR] [OUT] [EPOCHS] [SEEDS...]
+set -euo pipefail
+SRC=${1:-../shared/data/DeepPCB-trainval}
+OUT=${2:-runs/bench-reference}
+EPOCHS=${3:-30}
+shift $(( $# < 3 ? $# : 3 )) || true
+SEEDS=${*:-0 1 2}
+RAW="$OUT/raw/PCBData"
+mkdir -p "$RAW"
+for g in "$SRC"/PCBData/group*; do ln -sfn "$(cd "$g" && pwd)" "$RAW/$(basename "$g")"; done
+python - "$SRC/PCBData/trainval.txt" "$RAW" <<'PY'
+import sys
+from pathlib import Path
+
+lines = [l for l in Path(sys.argv[1]).read_text().splitlines() if l.strip()]
+val_boards = ("group77000/", "group92000/")
+val = [l for l in lines if l.startswith(val_boards)]
+train = [l for i, l in enumerate(l for l in lines if not l.startswith(val_boards)) if i % 4 == 0]
+Path(sys.argv[2], "trainval.txt").write_text("\n".join(train) + "\n")
+Path(sys.argv[2], "test.txt").write_text("\n".join(val) + "\n")
+print(f"split by board: {len(train)} train, {len(val)} val images")
+PY
+yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/plain" --exist-ok
+yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/grey3" --exist-ok --reference paired
+yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/grey3-unaligned" --exist-ok --reference paired --no-align
+yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/colour6" --exist-ok --reference paired --composite colour6
+TRAIN=(--train --epochs "$EPOCHS" --train-imgsz 320 --batch 16 --seeds $SEEDS --device cpu --no-val)
+mkdir -p "$OUT/runs" "$OUT/target" "$OUT/forms"
+ln -sfn "$(cd "$OUT/runs" && pwd)" "$OUT/target/runs"
+ln -sfn "$(cd "$OUT/runs" && pwd)" "$OUT/forms/runs"
+yolo-freq bench yolov8n.yaml pcb-fs-n.yaml yolo-freq-n.yaml --imgsz 320 --runs 10 --out "$OUT/target" \
+  --data "$OUT/plain/data.yaml" "$OUT/grey3/data.yaml" "${TRAIN[@]}"
+yolo-freq bench yolov8n.yaml --imgsz 320 --runs 10 --out "$OUT/forms" \
+  --data "$OUT/grey3/data.yaml" "$OUT/grey3-unaligned/data.yaml" "$OUT/colour6/data.yaml" "${TRAIN[@]}"
