@@ -273,6 +273,7 @@ def train_rows(
     from ultralytics import YOLO
     from ultralytics.utils import LOGGER
 
+    out = Path(out).resolve()  # Ultralytics puts a relative project under its runs_dir, where reuse would not look
     datas = [data] if isinstance(data, str) else list(data)
     labels = [data_label(d) for d in datas]
     if len(set(labels)) != len(labels):
