@@ -104,5 +104,7 @@ def register() -> None:
         (BasePredictor, "setup_model", _wrap_setup_model),
     ):
         current = cls.__dict__[name]
-        if getattr(current, "__wrapped__", None) is None:
-            setattr(cls, name, wrap(current))
+        if not getattr(current, "yolo_freq_patch", False):  # not __wrapped__: Ultralytics' decorators set it too
+            patched = wrap(current)
+            patched.yolo_freq_patch = True
+            setattr(cls, name, patched)
