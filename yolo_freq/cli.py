@@ -145,6 +145,46 @@ def cmd_convert(args) -> int:
     return 0
 
 
+PREDICT_USAGE = (
+    "yolo-freq predict model=best.pt source=IMAGES reference=GOLDEN [composite=grey3|colour6] [align=True|False] "
+    "[min_response=0.2] [any `yolo predict` argument, e.g. conf=0.25 save_txt=True]"
+)
+REFERENCE_KEYS = {"reference": "reference", "composite": "composite", "align": "align", "min_response": "min_response"}
+
+
+def cmd_predict(args) -> int:
+    """Predict with golden references, `yolo predict` style (key=value arguments); 2 on bad input."""
+    from ultralytics.cfg import parse_key_value_pair
+
+    from yolo_freq.predict import predict
+    from yolo_freq.reference import ReferenceError
+
+    given = {}
+    for pair in args.pairs:
+        if "=" not in pair or pair.startswith("="):
+            print(f"yolo-freq predict: error: '{pair}' is not key=value; usage: {PREDICT_USAGE}", file=sys.stderr)
+            return 2
+        try:
+            key, value = parse_key_value_pair(pair)
+        except AssertionError as e:
+            print(f"yolo-freq predict: error: {e}; usage: {PREDICT_USAGE}", file=sys.stderr)
+            return 2
+        given[key] = value
+    missing = [k for k in ("model", "source", "reference") if given.get(k) is None]
+    if missing:
+        print(f"yolo-freq predict: error: {', '.join(missing)} missing; usage: {PREDICT_USAGE}", file=sys.stderr)
+        return 2
+    reference_args = {REFERENCE_KEYS[k]: given.pop(k) for k in list(given) if k in REFERENCE_KEYS}
+    given.setdefault("save", True)  # as `yolo predict` does on the command line
+    try:
+        for _ in predict(given.pop("model"), given.pop("source"), stream=True, **reference_args, **given):
+            pass  # results are saved and logged by Ultralytics as they come
+    except (ReferenceError, FileNotFoundError, SyntaxError) as e:  # SyntaxError: Ultralytics' unknown-argument error
+        print(f"yolo-freq predict: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_distill_cost(args) -> int:
     """Print train-step time plain vs each distillation term vs all, on the same batch in the same run."""
     import torch
@@ -219,6 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"alignment response under which a shift is not applied and the image is reported (default {MIN_RESPONSE})",
     )
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict with golden references (images aligned and composed as for training), yolo predict style",
+        description="Each image is aligned to its golden reference and composed exactly as `yolo-freq convert "
+        "--reference` composed the training images, then predicted by Ultralytics; outputs as `yolo predict` "
+        f"(runs/detect/predict...). Usage: {PREDICT_USAGE}",
+    )
+    p.add_argument("pairs", nargs="*", metavar="key=value", help="model=, source=, reference= and predict arguments")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("distill-cost", help="train-step time with and without each distillation term, same batch")
     p.add_argument(

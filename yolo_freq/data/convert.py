@@ -146,6 +146,7 @@ def convert(
         ConversionError: For a missing source, an undetectable format, an unusable output folder, a bad class list,
             nothing left to convert or a failed write (an earlier dataset is then left as it was); its subclass
             ProblemsFound for any problem under ``strict``.
+        ReferenceError: For a ``reference`` that does not exist or is not an image, folder or mapping file.
     """
     source = Path(source).expanduser().resolve()
     out = Path(out).expanduser().resolve()

@@ -23,7 +23,7 @@ from ultralytics.utils import TQDM
 from yolo_freq.reference import CompositeSpec, Golden, ReferenceError, compose, read_image
 
 from .images import IMAGE_SUFFIXES, index_by_name, list_images
-from .records import ConversionError, Record
+from .records import Record
 from .report import ConversionReport
 from .split import Item
 
@@ -47,12 +47,12 @@ def _read_mapping(path: Path) -> dict[str, str]:
             return {str(k): v for k, v in pairs.items()}
         rows = [row for row in csv.reader(text.splitlines()) if any(c.strip() for c in row)]
     except (OSError, ValueError) as e:
-        raise ConversionError(f"--reference {path}: cannot read the mapping file: {e}") from None
+        raise ReferenceError(f"reference mapping {path}: cannot be read: {e}") from None
     if rows and [c.strip().lower() for c in rows[0]] == ["image", "reference"]:
         rows = rows[1:]  # header
     bad = [i for i, row in enumerate(rows, 1) if len(row) != 2]
     if bad:
-        raise ConversionError(f"--reference {path}: rows {bad[:5]} do not have the two columns image,reference")
+        raise ReferenceError(f"reference mapping {path}: rows {bad[:5]} do not have the two columns image,reference")
     return {image.strip(): reference.strip() for image, reference in rows}
 
 
@@ -67,11 +67,11 @@ def reference_finder(reference: str | Path, source_root: Path) -> Finder:
         source_root (Path): The folder inspected images are named relative to in a mapping file.
 
     Raises:
-        ConversionError: For a reference path that does not exist or is neither an image, a folder nor a mapping.
+        ReferenceError: For a reference path that does not exist or is neither an image, a folder nor a mapping.
     """
     path = Path(reference).expanduser().resolve()
     if not path.exists():
-        raise ConversionError(f"--reference {reference}: no such file or folder")
+        raise ReferenceError(f"reference {reference}: no such file or folder")
     if path.is_dir():
         index = index_by_name(list_images(path))
 
@@ -99,8 +99,8 @@ def reference_finder(reference: str | Path, source_root: Path) -> Finder:
             return (path.parent / ref).resolve(), ""
 
         return mapped
-    raise ConversionError(
-        f"--reference {reference}: expected '{PAIRED}', an image, a folder of images or a mapping file "
+    raise ReferenceError(
+        f"reference {reference}: expected an image, a folder of images or a mapping file "
         f"({', '.join(sorted(MAPPING_SUFFIXES))}), not a '{path.suffix}' file"
     )
 
