@@ -18,11 +18,14 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
+from yolo_freq.reference import CompositeSpec
+
 from .coco import looks_like_coco
 from .convert import convert
 from .deeppcb import find_split_lists
 from .images import list_images
 from .records import ConversionError
+from .references import PAIRED
 from .report import ConversionReport
 
 DEEPPCB_URL = "https://github.com/tangsanli5201/DeepPCB/archive/refs/heads/master.zip"
@@ -159,8 +162,12 @@ def _match_names(found: list[tuple[object, str]], names: list[str]) -> dict[str,
 def prepare_deeppcb(data: dict, source: str | Path | None = None) -> ConversionReport:
     """Download DeepPCB and convert it with its official split (trainval -> train, test -> val).
 
+    A YAML with a ``reference:`` entry (``deeppcb-ref.yaml``) gets each image composed with its aligned template in
+    that entry's form.
+
     Args:
-        data (dict): The dataset YAML as ``check_det_dataset`` passes it (``path`` = dataset root, ``names``).
+        data (dict): The dataset YAML as ``check_det_dataset`` passes it (``path`` = dataset root, ``names``,
+            optionally ``reference``).
         source (str | Path | None): Archive URL, local archive or extracted folder; default the GitHub archive.
 
     Returns:
@@ -172,7 +179,17 @@ def prepare_deeppcb(data: dict, source: str | Path | None = None) -> ConversionR
     lists = find_split_lists(tree)
     if not lists:
         raise ConversionError(f"{tree}: no DeepPCB PCBData/trainval.txt or test.txt found")
-    report = convert(lists[0].parent, root, fmt="deeppcb", classes=_yaml_names(data), exist_ok=True, link=True)
+    spec = CompositeSpec.from_dict(data["reference"]) if data.get("reference") is not None else None
+    report = convert(
+        lists[0].parent,
+        root,
+        fmt="deeppcb",
+        classes=_yaml_names(data),
+        exist_ok=True,
+        link=True,
+        reference=PAIRED if spec else None,
+        spec=spec,
+    )
     LOGGER.info(report.summary())
     return report
 
