@@ -68,10 +68,39 @@ def _first_output(y):
     return (y[0] if isinstance(y, (list, tuple)) else y).detach().float().numpy()
 
 
-def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int = 2, onnx: bool = True, progress=True):
+def compose_fns(image: str | Path, reference: str | Path) -> tuple[dict, dict]:
+    """Callables that compose one pair as ``yolo-freq predict`` does (the golden prepared once, as a run does), with
+    and without alignment, and the bytes a prepared golden image keeps for the run (its pixels and spectrum)."""
+    from yolo_freq.reference import CompositeSpec, Golden, compose, read_image
+
+    frame, golden = read_image(image, 3), Golden.read(reference)
+    compose(frame, golden, CompositeSpec())  # prepares the golden's spectrum, once per run in prediction
+    held = golden.bgr.nbytes + golden.grey.nbytes
+    held += sum(t.nbytes for t in vars(golden._correlator).values() if isinstance(t, torch.Tensor))
+    fns = {
+        "compose_ms": lambda: compose(frame, golden, CompositeSpec()),
+        "compose_no_align_ms": lambda: compose(frame, golden, CompositeSpec(align=False)),
+    }
+    sizes = {"golden_MB": held / 2**20, "composite_MB": frame.shape[0] * frame.shape[1] * 3 / 2**20}
+    return fns, sizes
+
+
+def cost_rows(
+    models: list[str],
+    imgsz: int = 640,
+    runs: int = 20,
+    threads: int = 2,
+    onnx: bool = True,
+    progress=True,
+    reference_pair: tuple[str, str] | None = None,
+):
     """Measure the cost of each model; returns one dict per model (see module docstring for the columns).
 
     ``latency_ratio`` is each model's fused latency over the first model's (the baseline: YOLOv8 in the default list).
+    With ``reference_pair`` (an image and its golden image), composing that pair as ``yolo-freq predict`` does is
+    timed in the same interleaved rounds, with and without alignment, and each row gets ``compose_ratio``: the
+    aligned composing time over that model's fused latency (what golden-template inspection adds per image), and
+    the memory a prepared golden image holds.
     """
     from ultralytics import YOLO
     from ultralytics.utils import TQDM
@@ -110,6 +139,10 @@ def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int 
                 row["onnx_max_abs_diff"] = float(np.abs(sess.run(None, feed)[0] - _first_output(fused(x))).max())
                 fns[(name, "onnxruntime")] = lambda s=sess, d=feed: s.run(None, d)
             rows.append(row)
+        extra = {}
+        if reference_pair:
+            composing, extra = compose_fns(*reference_pair)
+            fns.update(composing)
         torch.set_num_threads(threads)  # Ultralytics' export resets it (select_device sets its NUM_THREADS on CPU)
         lat = interleaved_median_ms(fns, runs)
     for row in rows:
@@ -123,11 +156,23 @@ def cost_rows(models: list[str], imgsz: int = 640, runs: int = 20, threads: int 
     base = rows[0]  # the first model, as in the accuracy table
     for row in rows:
         row["latency_ratio"] = row["latency_ms"] / base["latency_ms"]
+        if reference_pair:
+            row.update({k: lat[k] for k in ("compose_ms", "compose_no_align_ms")}, **extra)
+            row["compose_ratio"] = lat["compose_ms"] / row["latency_ms"]
     return rows
 
 
-def cost_columns(baseline: str) -> dict:
-    """Column keys and headers of the cost table; ratios are headed by the baseline's name, e.g. ``x yolov8n``."""
+COMPOSE_COLUMNS = {
+    "compose_ms": "compose ms (aligned)",
+    "compose_ratio": "compose / model",
+    "compose_no_align_ms": "compose ms (no align)",
+    "golden_MB": "golden MB",
+}
+
+
+def cost_columns(baseline: str, composing: bool = False) -> dict:
+    """Column keys and headers of the cost table; ratios are headed by the baseline's name, e.g. ``x yolov8n``;
+    ``composing`` adds the golden-template composing columns."""
     return {
         "model": "model",
         "params_M": "params (M)",
@@ -138,7 +183,7 @@ def cost_columns(baseline: str) -> dict:
         "export_s": "ONNX export s",
         "onnxruntime_ms": "ORT ms",
         "onnx_max_abs_diff": "ORT max abs diff",
-    }
+    } | (COMPOSE_COLUMNS if composing else {})
 
 
 def _fmt(v) -> str:
@@ -449,8 +494,10 @@ def cmd_bench(args) -> int:
         f"yolo-freq bench: {len(models)} models, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, torch threads {args.threads}, imgsz {args.imgsz}, {args.runs} interleaved runs"
     )
-    rows = cost_rows(models, args.imgsz, args.runs, args.threads, onnx=not args.no_onnx)
-    columns = cost_columns(models[0])
+    rows = cost_rows(
+        models, args.imgsz, args.runs, args.threads, onnx=not args.no_onnx, reference_pair=args.reference_pair
+    )
+    columns = cost_columns(models[0], composing=bool(args.reference_pair))
     files = write_outputs(rows, columns, out, "cost", "latency_ms", f"CPU ms per image @{args.imgsz}")
     print(markdown_table(rows, columns))
     if args.train:
@@ -528,6 +575,13 @@ def add_arguments(p) -> None:
     p.add_argument("--runs", type=int, default=20, help="timed runs per model (median reported)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch and onnxruntime CPU threads")
     p.add_argument("--no-onnx", action="store_true", help="skip ONNX export and onnxruntime timing")
+    p.add_argument(
+        "--reference-pair",
+        nargs=2,
+        metavar=("IMAGE", "GOLDEN"),
+        help="also time composing this image with its golden image as yolo-freq predict does, interleaved with the "
+        "models, and report it as a share of each model's latency",
+    )
     p.add_argument("--out", default="runs/bench", help="folder for CSV, Markdown and PNG outputs")
     p.add_argument("--train", action="store_true", help="also train and evaluate every model (accuracy mode)")
     p.add_argument(
