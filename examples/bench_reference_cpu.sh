@@ -42,3 +42,7 @@ yolo-freq bench yolov8n.yaml pcb-fs-n.yaml yolo-freq-n.yaml --imgsz 320 --runs 1
   --data "$OUT/plain/data.yaml" "$OUT/grey3/data.yaml" "${TRAIN[@]}"
 yolo-freq bench yolov8n.yaml --imgsz 320 --runs 10 --out "$OUT/forms" \
   --data "$OUT/grey3/data.yaml" "$OUT/grey3-unaligned/data.yaml" "$OUT/colour6/data.yaml" "${TRAIN[@]}"
+# What composing adds per image: one val pair at its 640x640, interleaved with YOLOv8n and YOLOv8s at 640 px.
+PAIR="$RAW/group77000/77000/77000001"
+yolo-freq bench yolov8n.yaml yolov8s.yaml --imgsz 640 --runs 20 --threads 2 --no-onnx --out "$OUT/compose" \
+  --reference-pair "${PAIR}_test.jpg" "${PAIR}_temp.jpg"

@@ -318,3 +318,46 @@ def test_no_val_trains_without_per_epoch_validation_and_is_part_of_the_recipe(be
     assert finished_run(run, "yolov8n.yaml", {"epochs": 2, "val": True}) is None
     validated = bench_run[0] / "runs" / "yolov8n-seed0"  # trained without --no-val: never reused for a --no-val table
     assert finished_run(validated, "yolov8n.yaml", {"epochs": 1, "val": False}) is None
+
+
+def test_several_datasets_make_arms_compared_with_the_same_model_on_the_first():
+    from yolo_freq.bench import arms, baselines, data_label, summarise
+
+    models, datas = ["yolov8n.yaml", "pcb-fs-n.yaml"], ["runs/x/plain/data.yaml", "runs/x/grey3/data.yaml"]
+    assert [data_label(d) for d in datas] == ["plain", "grey3"] and data_label("deeppcb-ref.yaml") == "deeppcb-ref"
+    named = [a for a, _, _ in arms(models, datas)]
+    assert named == ["yolov8n.yaml @ plain", "pcb-fs-n.yaml @ plain", "yolov8n.yaml @ grey3", "pcb-fs-n.yaml @ grey3"]
+    base = baselines(models, datas)
+    assert (
+        base["pcb-fs-n.yaml @ grey3"] == "pcb-fs-n.yaml @ plain"
+        and base["yolov8n.yaml @ grey3"] == "yolov8n.yaml @ plain"
+    )
+    assert baselines(models, datas[:1]) == {"yolov8n.yaml": "yolov8n.yaml", "pcb-fs-n.yaml": "yolov8n.yaml"}
+    maps = {
+        "yolov8n.yaml @ plain": 0.1,
+        "pcb-fs-n.yaml @ plain": 0.2,
+        "yolov8n.yaml @ grey3": 0.4,
+        "pcb-fs-n.yaml @ grey3": 0.3,
+    }
+    runs = [{"model": a, "seed": s, "mAP50": 0.0, "mAP50-95": m + 0.01 * s} for a, m in maps.items() for s in (0, 1)]
+    rows = {r["model"]: r for r in summarise(runs, named, base)}
+    assert rows["pcb-fs-n.yaml @ grey3"]["d mAP50-95"] == pytest.approx(0.1)  # against itself on plain, not YOLOv8n
+    assert rows["yolov8n.yaml @ grey3"]["d mAP50-95"] == pytest.approx(0.3)
+    assert rows["pcb-fs-n.yaml @ grey3"]["p mAP50-95 paired"] == pytest.approx(0.5)  # both seeds ahead, 2 of 4 flips
+    assert "p mAP50-95" not in rows["pcb-fs-n.yaml @ plain"]  # a baseline has no p of its own
+
+
+def test_datasets_with_one_short_name_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="share a short name"):
+        train_rows(["yolov8n.yaml"], ["a/data.yaml", "b/a.yaml"], 1, 64, [0], tmp_path)
+
+
+def test_composing_is_timed_beside_the_models(offline_env):
+    root = Path(__file__).resolve().parent / "data" / "deeppcb-sample" / "PCBData" / "group77000" / "77000"
+    pair = (str(root / "77000001_test.jpg"), str(root / "77000001_temp.jpg"))
+    rows = cost_rows(["yolov8n.yaml"], imgsz=64, runs=2, threads=1, onnx=False, progress=False, reference_pair=pair)
+    row = rows[0]
+    assert row["compose_ms"] > row["compose_no_align_ms"] > 0  # alignment is the costly part
+    assert row["compose_ratio"] == pytest.approx(row["compose_ms"] / row["latency_ms"])
+    assert 640 * 640 * 4 / 2**20 < row["golden_MB"] < 5 and row["composite_MB"] == pytest.approx(640 * 640 * 3 / 2**20)
+    assert set(cost_columns("yolov8n.yaml", composing=True)) >= {"compose_ms", "compose_ratio", "golden_MB"}

@@ -93,3 +93,43 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
     assert len(calls) == 11
     for call in calls:  # the recorded arguments must also be valid for the real CLI, not only match the docs
         build_parser().parse_args(shlex.split(call))
+
+
+def test_reference_benchmark_converts_four_forms_and_runs_the_registered_comparisons(tmp_path):
+    src, out, log = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out", tmp_path / "calls.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "yolo-freq"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    script = ROOT / "examples" / "bench_reference_cpu.sh"
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+    proc = subprocess.run(["bash", str(script), str(src), str(out)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    raw = out / "raw"
+    assert calls[:4] == [
+        f"convert {raw} --format deeppcb --out {out}/plain --exist-ok",
+        f"convert {raw} --format deeppcb --out {out}/grey3 --exist-ok --reference paired",
+        f"convert {raw} --format deeppcb --out {out}/grey3-unaligned --exist-ok --reference paired --no-align",
+        f"convert {raw} --format deeppcb --out {out}/colour6 --exist-ok --reference paired --composite colour6",
+    ]
+    recipe = "--train --epochs 30 --train-imgsz 320 --batch 16 --seeds 0 1 2 --device cpu --no-val"
+    assert calls[4] == (
+        f"bench yolov8n.yaml pcb-fs-n.yaml yolo-freq-n.yaml --imgsz 320 --runs 10 --out {out}/target"
+        f" --data {out}/plain/data.yaml {out}/grey3/data.yaml {recipe}"
+    )
+    assert calls[5] == (
+        f"bench yolov8n.yaml --imgsz 320 --runs 10 --out {out}/forms --data {out}/grey3/data.yaml"
+        f" {out}/grey3-unaligned/data.yaml {out}/colour6/data.yaml {recipe}"
+    )
+    pair = raw / "PCBData" / "group77000" / "77000" / "77000001"
+    assert calls[6] == (
+        f"bench yolov8n.yaml yolov8s.yaml --imgsz 640 --runs 20 --threads 2 --no-onnx --out {out}/compose"
+        f" --reference-pair {pair}_test.jpg {pair}_temp.jpg"
+    )
+    assert len(calls) == 7
+    assert (out / "target" / "runs").resolve() == (out / "forms" / "runs").resolve()  # grey3 runs trained once
+    for call in calls:
+        build_parser().parse_args(shlex.split(call))
