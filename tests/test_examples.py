@@ -105,7 +105,9 @@ def test_reference_benchmark_converts_four_forms_and_runs_the_registered_compari
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     script = ROOT / "examples" / "bench_reference_cpu.sh"
     assert script.read_text().startswith("#!/usr/bin/env bash\n")
-    proc = subprocess.run(["bash", str(script), str(src), str(out)], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["bash", str(script), str(src), str(out)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     calls = log.read_text().splitlines()
     raw = out / "raw"
