@@ -36,6 +36,8 @@ def test_gradients_reach_every_parameter(name):
     m = BLOCKS[name]().train()
     if isinstance(m, GLAAttention) and m.add:  # zero-initialised last BN gamma blocks the detail branch at init
         torch.nn.init.ones_(m.detail[-1].bn.weight)
+    if isinstance(m, DDConv) and m.add:  # so does DD-Conv's zero-initialised layer scale
+        torch.nn.init.ones_(m.scale)
     m(torch.randn(2, 32, 9, 11)).square().mean().backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing, f"no gradient for {missing}"
@@ -157,6 +159,25 @@ def test_gla_is_identity_at_initialisation():
     m = GLAAttention(32, 32).eval()
     x = torch.randn(1, 32, 8, 12)
     assert torch.equal(m(x), x)
+
+
+def test_ddconv_is_identity_at_initialisation_and_learns_its_scale_first():
+    """Decision: a zero-initialised layer scale on the fused features, so inserting DD-Conv starts as a no-op."""
+    m = DDConv(16, 16).train()
+    x = torch.randn(2, 16, 9, 7)
+    y = m(x)
+    assert torch.equal(y, x)
+    y.square().mean().backward()
+    assert m.scale.grad.abs().sum() > 0  # the scale moves on the first step; the branches follow once it is non-zero
+
+
+def test_ddconv_saved_before_the_layer_scale_keeps_its_trained_form():
+    m = DDConv(16, 16).eval()
+    torch.nn.init.ones_(m.scale)
+    x = torch.randn(1, 16, 5, 6)
+    with_ones = m(x)
+    del m.starts_as_identity  # a module unpickled from an older checkpoint has no such attribute
+    assert torch.allclose(m(x), with_ones)  # x + y, as such a module was trained
 
 
 def test_gla_paper_widths():

@@ -122,12 +122,28 @@ def test_fdsa_alpha_is_per_subband_and_channel_from_one_shared_mlp():
     assert seen["a"].shape == (3, 4, 16)
 
 
-def test_fdsa_gradients_reach_every_parameter():
-    m = FDSA(16, 16, "db2").train()
+@pytest.mark.parametrize("residual", [True, False])
+def test_fdsa_gradients_reach_every_parameter(residual):
+    m = FDSA(16, 16, "db2", residual=residual).train()
+    if residual:  # the zero-initialised BN scale of the residual form blocks the branch at initialisation
+        torch.nn.init.ones_(m.cv.bn.weight)
     m(torch.randn(2, 16, 9, 7)).square().mean().backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing, f"no gradient for {missing}"
     assert not list(m.dwt.parameters()) and not list(m.idwt.parameters())  # filter banks are fixed buffers
+
+
+def test_fdsa_residual_form_starts_as_identity_and_the_paper_form_does_not():
+    z = torch.randn(2, 16, 9, 7)
+    assert torch.equal(FDSA(16, 16).eval()(z), z)
+    paper = FDSA(16, 16, residual=False).eval()
+    assert not paper.residual and not torch.allclose(paper(z), z)
+    assert not FDSA(16, 24).residual  # no identity path between different widths
+    legacy = FDSA(16, 16).eval()
+    torch.nn.init.ones_(legacy.cv.bn.weight)
+    branch = legacy(z) - z
+    del legacy.residual  # a module unpickled from an older checkpoint has no such attribute: the paper's form
+    assert torch.allclose(legacy(z), branch, atol=1e-6)
 
 
 @pytest.mark.parametrize("block", [lambda: FDSA(16, 16, "db2"), lambda: HaarDown(16, 32)])

@@ -86,7 +86,10 @@ class DDConv(nn.Module):
     alpha, beta and ``y = alpha * y1 + beta * y2`` (Sec. 3.2.6), plus the input when ``c1 == c2``.
 
     Departures: the paper does not say how ``c1 != c2`` is handled; a 1x1 Conv maps the fused features to ``c2``
-    (no residual then). Stride is always 1 (the paper places DD-Conv after SPPF, where it keeps the size).
+    (no residual then). Stride is always 1 (the paper places DD-Conv after SPPF, where it keeps the size). With the
+    residual, the fused features are scaled per channel by a learnable factor that starts at zero (LayerScale,
+    Touvron et al. 2021), ``x + s * y``: a DD-Conv inserted into a pretrained network starts as the identity. A
+    module saved before the factor existed computes ``x + y`` as it was trained.
 
     Args:
         c1 (int): Input channels (even).
@@ -97,6 +100,8 @@ class DDConv(nn.Module):
     Shapes:
         (B, c1, H, W) -> (B, c2, H, W), any H, W >= 1.
     """
+
+    starts_as_identity = False  # what a module pickled before the layer scale existed computes
 
     def __init__(self, c1: int, c2: int, k: int = 7, orders: int = 4):
         super().__init__()
@@ -114,6 +119,8 @@ class DDConv(nn.Module):
         self.score = nn.Conv2d(c1, c1, 1)  # C(.) in the paper, shared by both paths
         self.add = c1 == c2
         self.proj = nn.Identity() if self.add else Conv(c1, c2, 1)
+        self.starts_as_identity = self.add
+        self.scale = nn.Parameter(torch.zeros(c1, 1, 1)) if self.add else None  # layer scale of the fused features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Fuse the spatial and FrFT paths with softmax path attention."""
@@ -125,7 +132,9 @@ class DDConv(nn.Module):
             0
         )
         y = w[0] * y1 + w[1] * y2
-        return x + y if self.add else self.proj(y)
+        if not self.add:
+            return self.proj(y)
+        return x + (self.scale.to(y.dtype) * y if self.starts_as_identity else y)
 
     @torch.no_grad()
     def fuse(self) -> None:
