@@ -185,6 +185,23 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_transfer(args) -> int:
+    """Print, per target layer, what a checkpoint transfers into a model (as `pretrained=` does)."""
+    from yolo_freq.engine.transfer import transfer_table
+
+    rows, totals = transfer_table(args.checkpoint, args.model, args.nc)
+    print(f"{args.checkpoint} -> {args.model}: layers matched by structure (yolo-freq's pretrained= / load)")
+    print("| layer | type | from checkpoint layer | tensors | values | note |\n|---:|---|---|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['layer']} | {r['type']} | {r['source'] or '-'} | {r['tensors']} | {r['values']:,} | {r['note']} |")
+    used, filled = totals["source_used"] / totals["source_values"], totals["target_filled"] / totals["target_values"]
+    print(
+        f"checkpoint values used: {used:.1%} ({totals['source_used']:,} of {totals['source_values']:,}); "
+        f"model values filled: {filled:.1%} ({totals['target_filled']:,} of {totals['target_values']:,})"
+    )
+    return 0
+
+
 def cmd_distill_cost(args) -> int:
     """Print train-step time plain vs each distillation term vs all, on the same batch in the same run."""
     import torch
@@ -269,6 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("pairs", nargs="*", metavar="key=value", help="model=, source=, reference= and predict arguments")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "transfer",
+        help="what a checkpoint transfers into a model, layer by layer (yolo train ... pretrained=CHECKPOINT)",
+    )
+    p.add_argument("checkpoint", help="source checkpoint (.pt), e.g. yolov8s.pt or a yolo-freq best.pt")
+    p.add_argument("model", type=model_yaml, help="target model YAML (bare names work)")
+    p.add_argument("--nc", type=int, help="the target's class count (default: the checkpoint's)")
+    p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("distill-cost", help="train-step time with and without each distillation term, same batch")
     p.add_argument(

@@ -13,7 +13,9 @@ the concern it calls:
 3. ``yaml_model_load`` learns the ``<name>-<scale>.yaml`` convention (``pcb-fs-n.yaml``) and a model YAML's own
    ``default_scale`` key (bare ``pcb-fs.yaml`` is the paper's s scale), and ``check_file`` finds yolo-freq's
    model and dataset YAMLs by bare name from any working directory.
-4. ``BaseModel.fuse`` also reparameterises yolo-freq blocks before Ultralytics folds Conv+BN.
+4. ``BaseModel.fuse`` also reparameterises yolo-freq blocks before Ultralytics folds Conv+BN, and
+   ``BaseModel.load`` matches a checkpoint's layers to a yolo-freq model's by structure
+   (:mod:`yolo_freq.engine.transfer`).
 5. Block classes are allow-listed for ``ULTRALYTICS_SAFE_LOAD=1`` checkpoint loading.
 6. Distillation: the ``kd_*`` training arguments join Ultralytics' default config and type checks, so the CLI and
    ``get_cfg`` accept them like Ultralytics' own (unknown keys still fail), and ``Model.train`` picks
@@ -397,6 +399,7 @@ def register() -> None:
     from ultralytics.utils import checks
 
     from yolo_freq import nn as blocks
+    from yolo_freq.engine import transfer
 
     for name, cls in _plugin_blocks().items():
         setattr(tasks, name, cls)
@@ -416,6 +419,8 @@ def register() -> None:
     _rebind(_originals["parse_model"], parse_model)
     _rebind(_originals["yaml_model_load"], _make_yaml_model_load(_originals["yaml_model_load"], checks.check_yaml))
     tasks.BaseModel.fuse = _make_fuse(_originals["fuse"], blocks.FUSABLE_BLOCKS)
+    _originals["load"] = tasks.BaseModel.load
+    tasks.BaseModel.load = transfer.make_load(_originals["load"])
 
     torch.serialization.add_safe_globals(
         [cls for cls in vars(blocks).values() if isinstance(cls, type) and issubclass(cls, torch.nn.Module)]
