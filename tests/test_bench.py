@@ -325,7 +325,7 @@ def test_several_datasets_make_arms_compared_with_the_same_model_on_the_first():
 
     models, datas = ["yolov8n.yaml", "pcb-fs-n.yaml"], ["runs/x/plain/data.yaml", "runs/x/grey3/data.yaml"]
     assert [data_label(d) for d in datas] == ["plain", "grey3"] and data_label("deeppcb-ref.yaml") == "deeppcb-ref"
-    named = [a for a, _, _ in arms(models, datas)]
+    named = [a.name for a in arms(models, datas)]
     assert named == ["yolov8n.yaml @ plain", "pcb-fs-n.yaml @ plain", "yolov8n.yaml @ grey3", "pcb-fs-n.yaml @ grey3"]
     base = baselines(models, datas)
     assert (
@@ -361,3 +361,30 @@ def test_composing_is_timed_beside_the_models(offline_env):
     assert row["compose_ratio"] == pytest.approx(row["compose_ms"] / row["latency_ms"])
     assert 640 * 640 * 4 / 2**20 < row["golden_MB"] < 5 and row["composite_MB"] == pytest.approx(640 * 640 * 3 / 2**20)
     assert set(cost_columns("yolov8n.yaml", composing=True)) >= {"compose_ms", "compose_ratio", "golden_MB"}
+
+
+def test_starts_are_arms_compared_with_the_same_model_from_the_first(bench_run, monkeypatch):
+    """--pretrained none CHECKPOINT: each model from scratch and warm-started; the warm runs really start from it."""
+    from yolo_freq.bench import arms, baselines, start_label
+
+    out, _ = bench_run
+    source = next(out.glob("runs/yolov8n-seed0/weights/best.pt"))
+    assert start_label(str(source)) == "yolov8n-seed0" and start_label(None) == "scratch"
+    named = arms(["yolov8n.yaml", "pcb-fs-n.yaml"], ["pcb-demo.yaml"], [None, str(source)])
+    assert [a.run for a in named] == [
+        "yolov8n-scratch", "pcb-fs-n-scratch", "yolov8n-yolov8n-seed0", "pcb-fs-n-yolov8n-seed0"
+    ]  # fmt: skip
+    assert baselines(["yolov8n.yaml"], ["pcb-demo.yaml"], [None, str(source)]) == {
+        "yolov8n.yaml from scratch": "yolov8n.yaml from scratch",
+        "yolov8n.yaml from yolov8n-seed0": "yolov8n.yaml from scratch",
+    }
+    started = []
+    monkeypatch.setattr(
+        "ultralytics.nn.tasks.BaseModel.load", lambda self, weights, verbose=True: started.append(weights) or None
+    )
+    summary, runs = train_rows(
+        ["pcb-fs-n.yaml"], "pcb-demo.yaml", 1, 64, [0], out / "warm", batch=4, device="cpu", starts=[str(source)]
+    )
+    assert len(started) == 1 and summary[0]["model"] == "pcb-fs-n.yaml from yolov8n-seed0"
+    ckpt = torch.load(out / "warm" / "pcb-fs-n-yolov8n-seed0-seed0" / "weights" / "best.pt", weights_only=False)
+    assert ckpt["train_args"]["pretrained"] == str(source.resolve())  # part of the recipe: reuse checks it

@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -272,21 +273,63 @@ def data_label(data: str) -> str:
     return p.parent.name if p.stem == "data" and p.parent.name else p.stem
 
 
-def arms(models: list[str], datas: list[str]) -> list[tuple[str, str, str]]:
-    """(arm name, model, data) for every model on every dataset, dataset-major; the arm name is the model's alone
-    when there is one dataset, else ``"<model> @ <data label>"``."""
-    several = len(datas) > 1
-    return [(f"{m} @ {data_label(d)}" if several else m, m, d) for d in datas for m in models]
+def start_label(checkpoint: str | None) -> str:
+    """Short name of a starting checkpoint: its stem, or its run folder's name for a ``weights/best.pt``."""
+    if checkpoint is None:
+        return "scratch"
+    p = Path(checkpoint)
+    return p.parent.parent.name if p.stem in ("best", "last") and p.parent.name == "weights" else p.stem
 
 
-def baselines(models: list[str], datas: list[str]) -> dict[str, str]:
-    """The arm each arm is compared with: the first model's with one dataset; with several, the same model's on the
-    first dataset (what changes between rows is then the data, e.g. images with or without their reference)."""
-    named = arms(models, datas)
-    if len(datas) == 1:
-        return {name: named[0][0] for name, _, _ in named}
-    first = {m: name for name, m, d in named if d == datas[0]}
-    return {name: first[m] for name, m, _ in named}
+@dataclass(frozen=True)
+class Arm:
+    """One model on one dataset from one start: a row of the accuracy table.
+
+    Attributes:
+        name (str): The row's name: the model, ``@ <data>`` with several datasets, ``from <start>`` when a start
+            checkpoint is given.
+        model (str): Model YAML.
+        data (str): Dataset YAML.
+        pretrained (str | None): Checkpoint the training starts from (``pretrained=``), None from scratch.
+        run (str): Run folder name without its ``-seed<N>``.
+    """
+
+    name: str
+    model: str
+    data: str
+    pretrained: str | None
+    run: str
+
+
+def arms(models: list[str], datas: list[str], starts: list[str | None] = (None,)) -> list[Arm]:
+    """Every model on every dataset from every start, dataset-major, then start, then model."""
+    several_data, any_start = len(datas) > 1, any(s is not None for s in starts)
+    out = []
+    for d in datas:
+        for start in starts:
+            for m in models:
+                name, run = m, Path(m).stem
+                if several_data:
+                    name, run = f"{name} @ {data_label(d)}", f"{run}-{data_label(d)}"
+                if any_start:
+                    name, run = f"{name} from {start_label(start)}", f"{run}-{start_label(start)}"
+                out.append(Arm(name, m, d, start, run))
+    return out
+
+
+def baselines(models: list[str], datas: list[str], starts: list[str | None] = (None,)) -> dict[str, str]:
+    """The arm each arm is compared with: with several datasets, the same model from the same start on the first
+    dataset; else with several starts, the same model from the first start; else the first model."""
+    named = arms(models, datas, starts)
+    if len(datas) > 1:
+        key = lambda a: (a.model, a.pretrained)  # noqa: E731
+        first = {key(a): a.name for a in named if a.data == datas[0]}
+    elif len(starts) > 1:
+        key = lambda a: a.model  # noqa: E731
+        first = {key(a): a.name for a in named if a.pretrained == starts[0]}
+    else:
+        return {a.name: named[0].name for a in named}
+    return {a.name: first[key(a)] for a in named}
 
 
 def train_rows(
@@ -299,9 +342,11 @@ def train_rows(
     batch: int = 16,
     workers: int = 0,
     device: str | None = None,
+    starts: list[str | None] = (None,),
     **train_kwargs,
 ) -> tuple[list[dict], list[dict]]:
-    """Train every model on every dataset for each seed with identical settings; evaluate on each dataset's val split.
+    """Train every model on every dataset from every start for each seed with identical settings; evaluate each on its
+    dataset's val split.
 
     A run already completed under ``out`` with the same settings and architecture is evaluated again, not retrained
     (see ``finished_run``); delete its folder to retrain it.
@@ -309,6 +354,8 @@ def train_rows(
     Args:
         data (str | list[str]): One dataset YAML, or several: each model is then trained on each (one arm per pair,
             e.g. the same images without and with their references), and compared with itself on the first.
+        starts (list[str | None]): Checkpoints the training starts from (``pretrained=``, matched layer by layer),
+            None from scratch; with several, each model is compared with itself from the first.
 
     Returns:
         (summary, runs): one summary row per arm (mean and sample standard deviation over seeds of mAP50, mAP50-95
@@ -320,21 +367,19 @@ def train_rows(
 
     out = Path(out).resolve()  # Ultralytics puts a relative project under its runs_dir, where reuse would not look
     datas = [data] if isinstance(data, str) else list(data)
-    labels = [data_label(d) for d in datas]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"datasets {datas} share a short name ({labels}): arms and run folders would collide")
+    for what, labels in (("datasets", [data_label(d) for d in datas]), ("starts", [start_label(s) for s in starts])):
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"{what} share a short name ({labels}): arms and run folders would collide")
     runs = []
     where = dict(workers=workers, project=str(out), exist_ok=True)  # how and where, not what: no part of the recipe
     for seed in seeds:
-        for arm, name, arm_data in arms(models, datas):
+        for arm in arms(models, datas, starts):
+            name, arm_data, run = arm.model, arm.data, f"{arm.run}-seed{seed}"
             # everything that decides a run's result: checked for reuse and trained with, one dict so they cannot drift
             recipe = dict(data=arm_data, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True)
             recipe.update(device=device, **train_kwargs)
-            run = (
-                f"{Path(name).stem}-{data_label(arm_data)}-seed{seed}"
-                if len(datas) > 1
-                else f"{Path(name).stem}-seed{seed}"
-            )
+            if arm.pretrained is not None:
+                recipe["pretrained"] = str(Path(arm.pretrained).resolve())
             best = finished_run(out / run, name, recipe)
             if best:
                 LOGGER.info(f"yolo-freq bench: reusing the completed run {out / run} (delete it to retrain)")
@@ -349,15 +394,15 @@ def train_rows(
             per_class = {f"AP50-95 {names[c]}": float(ap) for c, ap in zip(metrics.box.ap_class_index, metrics.box.ap)}
             runs.append(
                 {
-                    "model": arm,
+                    "model": arm.name,
                     "seed": seed,
                     "mAP50": float(metrics.box.map50),
                     "mAP50-95": float(metrics.box.map),
                     **per_class,
                 }
             )
-    named = [a for a, _, _ in arms(models, datas)]
-    return summarise(runs, named, baselines(models, datas)), runs
+    named = [a.name for a in arms(models, datas, starts)]
+    return summarise(runs, named, baselines(models, datas, starts)), runs
 
 
 def summarise(runs: list[dict], models: list[str], baseline: dict[str, str] | None = None) -> list[dict]:
@@ -474,6 +519,7 @@ TRAIN_OPTIONS = {
     "seeds": [0, 1, 2],
     "device": None,
     "no_val": False,
+    "pretrained": None,
 }
 
 
@@ -501,6 +547,7 @@ def cmd_bench(args) -> int:
     files = write_outputs(rows, columns, out, "cost", "latency_ms", f"CPU ms per image @{args.imgsz}")
     print(markdown_table(rows, columns))
     if args.train:
+        starts = [None if s.lower() == "none" else s for s in args.pretrained or ["none"]]
         summary, runs = train_rows(
             models,
             args.data,
@@ -510,9 +557,10 @@ def cmd_bench(args) -> int:
             out / "runs",
             batch=args.batch,
             device=args.device,
+            starts=starts,
             val=not args.no_val,
         )
-        model_of = {arm: m for arm, m, _ in arms(models, args.data)}
+        model_of = {a.name: a.model for a in arms(models, args.data, starts)}
         for row in summary:
             row.update(
                 {
@@ -523,8 +571,11 @@ def cmd_bench(args) -> int:
                     if k in ("params_M", "gflops")
                 }
             )
-        several = len(args.data) > 1
-        vs = f"vs same model @ {data_label(args.data[0])}" if several else None
+        vs = None
+        if len(args.data) > 1:
+            vs = f"vs same model @ {data_label(args.data[0])}"
+        elif len(starts) > 1:
+            vs = f"vs same model from {start_label(starts[0])}"
         accuracy_files, table = write_accuracy(summary, runs, out, vs)
         files += accuracy_files
         print(table)
@@ -609,6 +660,16 @@ def add_arguments(p) -> None:
         help="seeds for --train (spread reported)",
     )
     p.add_argument("--device", default=TRAIN_OPTIONS["device"], help="training device, e.g. cpu or 0")
+    p.add_argument(
+        "--pretrained",
+        nargs="+",
+        metavar="CHECKPOINT",
+        action=_Distinct,
+        key=start_label,
+        what="start",
+        help="start every model from this checkpoint (layer by layer, as pretrained= does); with several (none: "
+        "from scratch), every model is trained from each and compared with itself from the first",
+    )
     p.add_argument(
         "--no-val",
         action="store_true",
