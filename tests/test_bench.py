@@ -374,6 +374,8 @@ def test_starts_are_arms_compared_with_the_same_model_from_the_first(bench_run, 
     assert [a.run for a in named] == [
         "yolov8n-scratch", "pcb-fs-n-scratch", "yolov8n-yolov8n-seed0", "pcb-fs-n-yolov8n-seed0"
     ]  # fmt: skip
+    assert [a.run for a in arms(["yolov8n.yaml"], ["pcb-demo.yaml"], [None])] == ["yolov8n-scratch"]  # given: named
+    assert [a.run for a in arms(["yolov8n.yaml"], ["pcb-demo.yaml"])] == ["yolov8n"]  # not given: as before
     assert baselines(["yolov8n.yaml"], ["pcb-demo.yaml"], [None, str(source)]) == {
         "yolov8n.yaml from scratch": "yolov8n.yaml from scratch",
         "yolov8n.yaml from yolov8n-seed0": "yolov8n.yaml from scratch",

@@ -135,3 +135,46 @@ def test_reference_benchmark_converts_four_forms_and_runs_the_registered_compari
     assert (out / "target" / "runs").resolve() == (out / "forms" / "runs").resolve()  # grey3 runs trained once
     for call in calls:
         build_parser().parse_args(shlex.split(call))
+
+
+def test_warm_start_benchmark_splits_three_ways_and_reuses_its_runs(tmp_path):
+    src, out, log = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out", tmp_path / "calls.log"
+    for g in ("13000", "20085"):  # boards the fake layout lacks: source and target boards
+        (src / "PCBData" / f"group{g}").mkdir(parents=True, exist_ok=True)
+    lines = (src / "PCBData" / "trainval.txt").read_text().splitlines()
+    lines += [f"group13000/13000/1300000{i}.jpg group13000/13000_not/1300000{i}.txt" for i in range(4)]
+    (src / "PCBData" / "trainval.txt").write_text("\n".join(lines) + "\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("yolo-freq", "yolo"):
+        fake = bin_dir / tool
+        fake.write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n')
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    script = ROOT / "examples" / "bench_warmstart_cpu.sh"
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+    proc = subprocess.run(
+        ["bash", str(script), str(src), str(out)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    read = lambda part, name: (out / f"raw-{part}" / "PCBData" / name).read_text().splitlines()  # noqa: E731
+    source, target, val = read("source", "trainval.txt"), read("target", "trainval.txt"), read("target", "test.txt")
+    boards = lambda ls: {l.split("/")[0] for l in ls}  # noqa: E731
+    assert boards(source) == {"group00041", "group20085"} and boards(val) == {"group77000", "group92000"}
+    assert boards(target) <= {"group13000", "group44000", "group50600"} and len(target) == 4  # every 2nd of 8
+    assert calls[0] == f"yolo-freq convert {out}/raw-source --format deeppcb --out {out}/source-data --exist-ok"
+    assert calls[2].startswith(f"yolo train model=yolov8n.yaml data={out}/source-data/data.yaml epochs=30 imgsz=320")
+    ckpt = f"{out.resolve()}/source/weights/last.pt"
+    models = calls[3].split(" --imgsz")[0].split()[2:]
+    assert [Path(m).name for m in models] == [
+        "yolov8n.yaml", "pcb-fs-n.yaml", "sd-gasnet-n.yaml", "yolov8-fdsa-n.yaml", "yolo-freq-n.yaml",
+        "yolov8-fdsa-paper-n.yaml",
+    ]  # fmt: skip
+    assert Path(models[-1].replace("-n.yaml", ".yaml")).is_file()
+    recipe = f"--train --data {out}/target-data/data.yaml --epochs 20 --train-imgsz 320 --batch 16 --seeds 0 1 2"
+    assert f"--pretrained none {ckpt} {recipe}" in calls[3] and f"--pretrained {ckpt} {recipe}" in calls[4]
+    assert f"--pretrained none {recipe}" in calls[5] and len(calls) == 6
+    assert len({(out / t / "runs").resolve() for t in ("warm-vs-scratch", "warm", "scratch")}) == 1
+    for call in calls[3:]:
+        build_parser().parse_args(shlex.split(call.removeprefix("yolo-freq ")))

@@ -301,30 +301,32 @@ class Arm:
     run: str
 
 
-def arms(models: list[str], datas: list[str], starts: list[str | None] = (None,)) -> list[Arm]:
-    """Every model on every dataset from every start, dataset-major, then start, then model."""
-    several_data, any_start = len(datas) > 1, any(s is not None for s in starts)
+def arms(models: list[str], datas: list[str], starts: list[str | None] | None = None) -> list[Arm]:
+    """Every model on every dataset from every start, dataset-major, then start, then model. Arm and run names
+    carry the dataset with several datasets and the start whenever starts are given (``none``: from scratch), so
+    invocations over different lists name the same run alike and reuse it."""
+    several_data = len(datas) > 1
     out = []
     for d in datas:
-        for start in starts:
+        for start in starts or [None]:
             for m in models:
                 name, run = m, Path(m).stem
                 if several_data:
                     name, run = f"{name} @ {data_label(d)}", f"{run}-{data_label(d)}"
-                if any_start:
+                if starts is not None:
                     name, run = f"{name} from {start_label(start)}", f"{run}-{start_label(start)}"
                 out.append(Arm(name, m, d, start, run))
     return out
 
 
-def baselines(models: list[str], datas: list[str], starts: list[str | None] = (None,)) -> dict[str, str]:
+def baselines(models: list[str], datas: list[str], starts: list[str | None] | None = None) -> dict[str, str]:
     """The arm each arm is compared with: with several datasets, the same model from the same start on the first
     dataset; else with several starts, the same model from the first start; else the first model."""
     named = arms(models, datas, starts)
     if len(datas) > 1:
         key = lambda a: (a.model, a.pretrained)  # noqa: E731
         first = {key(a): a.name for a in named if a.data == datas[0]}
-    elif len(starts) > 1:
+    elif starts is not None and len(starts) > 1:
         key = lambda a: a.model  # noqa: E731
         first = {key(a): a.name for a in named if a.pretrained == starts[0]}
     else:
@@ -342,7 +344,7 @@ def train_rows(
     batch: int = 16,
     workers: int = 0,
     device: str | None = None,
-    starts: list[str | None] = (None,),
+    starts: list[str | None] | None = None,
     **train_kwargs,
 ) -> tuple[list[dict], list[dict]]:
     """Train every model on every dataset from every start for each seed with identical settings; evaluate each on its
@@ -354,8 +356,9 @@ def train_rows(
     Args:
         data (str | list[str]): One dataset YAML, or several: each model is then trained on each (one arm per pair,
             e.g. the same images without and with their references), and compared with itself on the first.
-        starts (list[str | None]): Checkpoints the training starts from (``pretrained=``, matched layer by layer),
-            None from scratch; with several, each model is compared with itself from the first.
+        starts (list[str | None] | None): Checkpoints the training starts from (``pretrained=``, matched layer by
+            layer), None in the list from scratch; with several, each model is compared with itself from the first.
+            None (the default): from scratch, unlabelled.
 
     Returns:
         (summary, runs): one summary row per arm (mean and sample standard deviation over seeds of mAP50, mAP50-95
@@ -367,7 +370,10 @@ def train_rows(
 
     out = Path(out).resolve()  # Ultralytics puts a relative project under its runs_dir, where reuse would not look
     datas = [data] if isinstance(data, str) else list(data)
-    for what, labels in (("datasets", [data_label(d) for d in datas]), ("starts", [start_label(s) for s in starts])):
+    for what, labels in (
+        ("datasets", [data_label(d) for d in datas]),
+        ("starts", [start_label(s) for s in starts or []]),
+    ):
         if len(set(labels)) != len(labels):
             raise ValueError(f"{what} share a short name ({labels}): arms and run folders would collide")
     runs = []
@@ -547,7 +553,7 @@ def cmd_bench(args) -> int:
     files = write_outputs(rows, columns, out, "cost", "latency_ms", f"CPU ms per image @{args.imgsz}")
     print(markdown_table(rows, columns))
     if args.train:
-        starts = [None if s.lower() == "none" else s for s in args.pretrained or ["none"]]
+        starts = [None if s.lower() == "none" else s for s in args.pretrained] if args.pretrained else None
         summary, runs = train_rows(
             models,
             args.data,
@@ -574,7 +580,7 @@ def cmd_bench(args) -> int:
         vs = None
         if len(args.data) > 1:
             vs = f"vs same model @ {data_label(args.data[0])}"
-        elif len(starts) > 1:
+        elif starts and len(starts) > 1:
             vs = f"vs same model from {start_label(starts[0])}"
         accuracy_files, table = write_accuracy(summary, runs, out, vs)
         files += accuracy_files
