@@ -326,3 +326,13 @@ def test_models_with_their_own_trainer_keep_it(tmp_path):
 def test_end_to_end_student_is_refused(tmp_path):
     with pytest.raises(DistillationConfigError, match="kd_temp extend the loss of one-to-many"):
         YOLO("yolo26n.yaml").train(**TINY, epochs=1, project=str(tmp_path), kd_temp=1)
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
+def test_negative_or_non_finite_weights_are_refused_not_ignored(value, tmp_path):
+    """kd_cls=-1 once trained silently without the term (only > 0 chose the distillation trainer)."""
+    from yolo_freq.engine.options import DistillationConfigError, requested_terms
+
+    assert requested_terms({"kd_cls": value}) == ["kd_cls"]
+    with pytest.raises(DistillationConfigError, match=r"kd_cls=.* must be a finite number >= 0"):
+        YOLO("yolov8n.yaml").train(**TINY, epochs=1, project=str(tmp_path), kd_cls=value)

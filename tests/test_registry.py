@@ -220,3 +220,13 @@ def test_startup_hook_does_not_import_torch(offline_env):
     code = "import sys; print('torch' in sys.modules, 'yolo_freq_autoload' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], env=offline_env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize(
+    "name", ["rtdetr-l.yaml", "yolov8n.yaml", "yolo11s.yaml", "yolov8-cls.yaml", "yolov8n-p2.yaml"]
+)
+def test_stock_yamls_load_as_without_yolo_freq(name):
+    """The <name>-<scale>.yaml rule and default_scale are for yolo-freq's and users' YAMLs, not Ultralytics' own."""
+    from ultralytics.nn import tasks
+
+    assert tasks.yaml_model_load(name) == tasks.yaml_model_load.__wrapped__(name)

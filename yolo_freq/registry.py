@@ -202,6 +202,14 @@ def _make_check_file(check_file):
     return check_file_with_bundled
 
 
+def _is_stock(yaml_file, check_yaml) -> bool:
+    """Whether a model YAML is one of Ultralytics' own (resolved inside its package's cfg folder)."""
+    import ultralytics
+
+    found = check_yaml(yaml_file, hard=False) if yaml_file else None
+    return bool(found) and Path(found).resolve().is_relative_to(Path(ultralytics.__file__).resolve().parent / "cfg")
+
+
 def _make_yaml_model_load(yaml_model_load, check_yaml):
     def yaml_model_load_with_scales(path):
         path = Path(path)
@@ -212,6 +220,8 @@ def _make_yaml_model_load(yaml_model_load, check_yaml):
             if check_yaml(candidate, hard=False):
                 base = candidate
         d = yaml_model_load(base)
+        if _is_stock(d.get("yaml_file"), check_yaml):  # Ultralytics' own YAMLs load as without yolo-freq
+            return d
         if scaled and (base is not path or not d["scale"]):  # also a file saved as mynet-n.yaml: Ultralytics
             d["scale"] = scaled[2]  # reads a scale only from yolov8n-style names
         d["scale"] = d["scale"] or d.get("default_scale", "")

@@ -7,6 +7,7 @@ so a run without them is exactly Ultralytics' run. The README gives the values t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 # Loss weights: one per term, 0 = off. The first three distil from the frozen ``distill_model`` teacher.
@@ -55,8 +56,10 @@ class KDOptions:
         get = args.get if isinstance(args, dict) else lambda k, d: getattr(args, k, d)
         values = {f.name: get(f.name, DEFAULTS[f.name]) for f in fields(cls)}
         for k, v in values.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise DistillationConfigError(f"'{k}={v}' is invalid: {k} must be a number >= 0 (0 switches it off)")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise DistillationConfigError(
+                    f"'{k}={v}' is invalid: {k} must be a finite number >= 0 (0 switches it off)"
+                )
         if values["kd_graph_sigma"] <= 0:
             raise DistillationConfigError("'kd_graph_sigma' must be > 0 (the Gaussian edge width)")
         return cls(**{k: float(v) for k, v in values.items()})
@@ -78,11 +81,13 @@ class KDOptions:
 
 
 def requested_terms(args: dict) -> list[str]:
-    """The ``kd_*`` terms a dict of training arguments switches on (a malformed value counts: the trainer reports it)."""
+    """The ``kd_*`` terms a dict of training arguments sets to anything but 0: a negative, non-finite or malformed value
+    counts too, so the distillation trainer is chosen and refuses it with a clear error instead of training without
+    the term."""
 
     def on(v) -> bool:
         try:
-            return float(v) > 0
+            return float(v) != 0  # NaN too
         except (TypeError, ValueError):
             return v is not None
 
