@@ -136,9 +136,9 @@ def test_repeated_seed_or_model_file_name_is_a_usage_error(argv, message, tmp_pa
 
 @pytest.mark.parametrize("options", [["--epochs", "60"], ["--data", "deeppcb.yaml", "--seeds", "0", "1", "--no-val"]])
 def test_training_options_without_train_are_refused_not_ignored(options, capsys, monkeypatch):
-    from yolo_freq import bench
+    from yolo_freq.bench import command
 
-    monkeypatch.setattr(bench, "cost_rows", lambda *a, **k: pytest.fail("measured before refusing"))
+    monkeypatch.setattr(command, "cost_rows", lambda *a, **k: pytest.fail("measured before refusing"))
     assert cli.main(["bench", "yolov8n.yaml", *options]) == 2
     err = capsys.readouterr().err
     given = " ".join(o for o in options if o.startswith("--"))
@@ -166,11 +166,11 @@ def test_latency_is_timed_with_the_requested_threads_and_no_spinning_onnxruntime
     import torch
     from ultralytics.utils import NUM_THREADS
 
-    from yolo_freq import bench
+    from yolo_freq.bench import cost
 
-    seen, time_them, session = [], bench.interleaved_median_ms, onnxruntime.InferenceSession
+    seen, time_them, session = [], cost.interleaved_median_ms, onnxruntime.InferenceSession
     monkeypatch.setattr(
-        bench, "interleaved_median_ms", lambda *a, **k: seen.append(torch.get_num_threads()) or time_them(*a, **k)
+        cost, "interleaved_median_ms", lambda *a, **k: seen.append(torch.get_num_threads()) or time_them(*a, **k)
     )
     monkeypatch.setattr(
         onnxruntime, "InferenceSession", lambda f, opts, **k: seen.append(opts) or session(f, opts, **k)

@@ -6,7 +6,9 @@ Training, validation, prediction and export stay with stock ``yolo`` (yolo-freq 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 DEFAULT_INFO_MODELS = ("yolov8n.yaml", "pcb-fs-n.yaml", "yolov8s.yaml", "pcb-fs.yaml")
 
@@ -43,34 +45,13 @@ def model_yaml(name: str) -> str:
     return name
 
 
-def model_cost(cfg: str, imgsz: int = 640) -> dict:
-    """Parameters of a model YAML as built (the ones training updates) and its inference
-    GFLOPs at ``imgsz``, counted after ``fuse()`` (which folds BN and RepVGG branches, removing a few parameters).
-
-    FLOPs come from ``torch.utils.flop_counter`` (2 per multiply-add of every convolution and matrix product),
-    which, unlike the ``thop`` count in Ultralytics' model summary, also sees functional convolutions and attention
-    matrix products inside yolo-freq blocks.
-    """
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-    from ultralytics.nn.tasks import DetectionModel
-
-    import yolo_freq  # noqa: F401  (registers blocks when autoload is off)
-
-    model = DetectionModel(cfg, verbose=False).eval()
-    params = sum(p.numel() for p in model.parameters())
-    model.fuse(verbose=False)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 3, imgsz, imgsz))
-    return {"model": cfg, "params_M": params / 1e6, "gflops": counter.get_total_flops() / 1e9, "imgsz": imgsz}
-
-
 def info_table(models, imgsz: int = 640) -> str:
     """Markdown table of params and GFLOPs for model YAMLs, as printed by ``yolo-freq info``."""
-    lines = [f"| model | params (M) | GFLOPs @{imgsz} |", "|---|---:|---:|"]
-    for r in (model_cost(m, imgsz) for m in models):
-        lines.append(f"| {r['model']} | {r['params_M']:.2f} | {r['gflops']:.1f} |")
-    return "\n".join(lines)
+    from yolo_freq.bench.measure import model_cost
+    from yolo_freq.bench.tables import markdown_table
+
+    columns = {"model": "model", "params_M": "params (M)", "gflops": f"GFLOPs @{imgsz}"}
+    return markdown_table([model_cost(m, imgsz) for m in models], columns, formats={"params_M": ".2f", "gflops": ".1f"})
 
 
 def cmd_info(args) -> int:
@@ -206,7 +187,7 @@ def cmd_distill_cost(args) -> int:
     """Print train-step time plain vs each distillation term vs all, on the same batch in the same run."""
     import torch
 
-    from yolo_freq.engine.cost import cost_table, step_times
+    from yolo_freq.bench.distill_cost import cost_table, step_times
 
     torch.set_num_threads(args.threads)
     rows = step_times(args.model, args.data, args.imgsz, args.batch, args.rounds, args.device)
@@ -217,6 +198,109 @@ def cmd_distill_cost(args) -> int:
     )
     print(cost_table(rows))
     return 0
+
+
+class _Distinct(argparse.Action):
+    """Store a list argument, refusing repeats (by ``key``) with a usage error.
+
+    Runs are named ``<model stem>-seed<seed>``, so repeats would share one run folder: a repeated seed or model
+    would be trained once and counted twice (inflating the seed count behind the spread and both p values), and two
+    YAMLs with one file name would overwrite each other's runs.
+    """
+
+    def __init__(self, *args, key=lambda v: v, what="value", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key, self.what = key, what
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        keys = [self.key(v) for v in values]
+        repeated = list(dict.fromkeys(k for k in keys if keys.count(k) > 1))
+        if repeated:
+            given = ", ".join(str(v) for v in values if self.key(v) in repeated)
+            parser.error(
+                f"{self.what} repeated ({given}): bench names each run by model file name and seed, so these "
+                f"would share one run folder; give each {self.what} once"
+            )
+        setattr(namespace, self.dest, values)
+
+
+def add_bench_arguments(p) -> None:
+    """Arguments of ``yolo-freq bench``."""
+    from yolo_freq.bench.accuracy import start_label
+    from yolo_freq.bench.command import TRAIN_OPTIONS
+
+    p.add_argument(
+        "models",
+        nargs="*",
+        type=model_yaml,
+        action=_Distinct,
+        key=lambda m: Path(m).stem,
+        what="model file name",
+        help="model YAMLs, the first one the baseline of the ratio, difference and p columns; default: yolov8<scale> "
+        "and every yolo-freq model",
+    )
+    p.add_argument("--scale", default="n", choices=list("nslmx"), help="scale of the default model list")
+    p.add_argument("--imgsz", type=int, default=640, help="input size for latency and export")
+    p.add_argument("--runs", type=int, default=20, help="timed runs per model (median reported)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch and onnxruntime CPU threads")
+    p.add_argument("--no-onnx", action="store_true", help="skip ONNX export and onnxruntime timing")
+    p.add_argument(
+        "--reference-pair",
+        nargs=2,
+        metavar=("IMAGE", "GOLDEN"),
+        help="also time composing this image with its golden image as yolo-freq predict does, interleaved with the "
+        "models, and report it as a share of each model's latency",
+    )
+    p.add_argument("--out", default="runs/bench", help="folder for CSV, Markdown and PNG outputs")
+    p.add_argument("--train", action="store_true", help="also train and evaluate every model (accuracy mode)")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=TRAIN_OPTIONS["data"],
+        help="dataset YAML for --train; with several, every model is trained on each and compared with itself on the "
+        "first (e.g. plain images, then the same images composed with their references)",
+    )
+    p.add_argument("--epochs", type=int, default=TRAIN_OPTIONS["epochs"], help="epochs for --train")
+    p.add_argument(
+        "--train-imgsz",
+        type=int,
+        default=TRAIN_OPTIONS["train_imgsz"],
+        help="training and validation image size for --train",
+    )
+    p.add_argument("--batch", type=int, default=TRAIN_OPTIONS["batch"], help="batch size for --train")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=TRAIN_OPTIONS["seeds"],
+        action=_Distinct,
+        what="seed",
+        help="seeds for --train (spread reported)",
+    )
+    p.add_argument("--device", default=TRAIN_OPTIONS["device"], help="training device, e.g. cpu or 0")
+    p.add_argument(
+        "--pretrained",
+        nargs="+",
+        metavar="CHECKPOINT",
+        action=_Distinct,
+        key=start_label,
+        what="start",
+        help="start every model from this checkpoint (layer by layer, as pretrained= does); with several (none: "
+        "from scratch), every model is trained from each and compared with itself from the first",
+    )
+    p.add_argument(
+        "--no-val",
+        action="store_true",
+        help="train without per-epoch validation (Ultralytics val=False): faster, and the last epoch is evaluated, "
+        "not the epoch that scored best on the very split the table reports",
+    )
+
+
+def cmd_bench(args) -> int:
+    """Cost of every model side by side and, with --train, accuracy at equal budget (yolo_freq.bench)."""
+    from yolo_freq.bench.command import run
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,11 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imgsz", type=int, default=640, help="square input size for the FLOP count")
     p.set_defaults(func=cmd_info)
 
-    from yolo_freq.bench import add_arguments as bench_arguments
-    from yolo_freq.bench import cmd_bench
-
     p = sub.add_parser("bench", help="cost (and with --train, accuracy) of every model side by side with YOLOv8")
-    bench_arguments(p)
+    add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(

@@ -12,8 +12,10 @@ from copy import deepcopy
 
 import torch
 
-from yolo_freq.bench import interleaved_median_ms
 from yolo_freq.engine.options import TERMS, KDOptions
+
+from .measure import interleaved_median_ms
+from .tables import markdown_table
 
 # Weights for timing only (the cost of a term does not depend on its weight, only on whether it runs).
 ALL_ON = {t: (0.1 if t == "kd_pdps" else 1.0) for t in TERMS}
@@ -126,8 +128,9 @@ def step_times(
 
 def cost_table(rows: list[dict]) -> str:
     """Markdown table of :func:`step_times` rows."""
-    lines = ["| configuration | step (ms) | x plain | loss columns |", "|---|---:|---:|---|"]
-    for r in rows:
-        cols = ", ".join(c for c in r["items"] if c not in {"box_loss", "cls_loss", "dfl_loss"}) or "-"
-        lines.append(f"| {r['name']} | {r['ms']:.1f} | {r['ratio']:.2f} | {cols} |")
-    return "\n".join(lines)
+    shown = [
+        {**r, "columns": ", ".join(c for c in r["items"] if c not in {"box_loss", "cls_loss", "dfl_loss"}) or "-"}
+        for r in rows
+    ]
+    columns = {"name": "configuration", "ms": "step (ms)", "ratio": "x plain", "columns": "loss columns"}
+    return markdown_table(shown, columns, formats={"ms": ".1f", "ratio": ".2f"})
