@@ -68,6 +68,7 @@ def _class_list(args) -> list[str] | None:
         from pathlib import Path
 
         from yolo_freq.data import ConversionError
+        from yolo_freq.data.images import class_names
 
         path = Path(args.classes_file)
         if not path.is_file():
@@ -81,7 +82,7 @@ def _class_list(args) -> list[str] | None:
                 raise ConversionError(f"--classes-file {path}: not a data YAML with a names key ({e})") from None
             if not names:
                 raise ConversionError(f"--classes-file {path}: no 'names' key")
-            return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
+            return class_names(names)
         return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     return None
 

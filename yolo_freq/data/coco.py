@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from .images import index_by_name, list_images, pick_closest, split_word
+from .images import files, index_by_name, list_images, pick_closest, shown, split_word
 from .records import Box, ConversionError, Record
 from .report import ConversionReport
 
@@ -78,18 +78,16 @@ def read_coco(source: Path, report: ConversionReport) -> tuple[list[Record], lis
         json_files = [source]
     else:
         json_files = []
-        for p in sorted(root.rglob("*.json")):
-            if any(s.startswith(".") for s in p.relative_to(root).parts):
-                continue
+        for p in files(root, "*.json"):
             if looks_like_coco(p):
                 json_files.append(p)
             else:
-                report.notes.append(f"ignored {p.relative_to(root).as_posix()}: not a COCO annotation file")
+                report.notes.append(f"ignored {shown(p, root)}: not a COCO annotation file")
     images = list_images(root)
     index = index_by_name(images)
     records, names, claimed = [], [], set()
     for jf in json_files:
-        rel = jf.relative_to(root).as_posix()
+        rel = shown(jf, root)
         try:
             doc = _load(jf)
         except ConversionError as e:
@@ -155,5 +153,5 @@ def read_coco(source: Path, report: ConversionReport) -> tuple[list[Record], lis
     scanned = images if not single else [p for p in images if p.parent in {r.image.parent for r in records}]
     for p in scanned:
         if p not in claimed:
-            report.add("image_without_labels", p.relative_to(root).as_posix(), "no COCO file lists it")
+            report.add("image_without_labels", shown(p, root), "no COCO file lists it")
     return records, names

@@ -12,6 +12,7 @@ from yolo_freq.reference import CompositeSpec
 
 from .coco import looks_like_coco, read_coco
 from .deeppcb import is_deeppcb, read_deeppcb
+from .images import files
 from .records import ConversionError, ProblemsFound
 from .references import PAIRED, pair_references, reference_finder
 from .report import ConversionReport
@@ -41,13 +42,10 @@ def detect_format(source: Path) -> str:
     if is_deeppcb(source):
         return "deeppcb"
 
-    def visible(p: Path) -> bool:
-        return not any(s.startswith(".") for s in p.relative_to(source).parts)
-
     found = []
-    if any(visible(p) for p in source.rglob("*.xml")):
+    if files(source, "*.xml"):
         found.append("voc")
-    if any(visible(p) and looks_like_coco(p) for p in source.rglob("*.json")):
+    if any(looks_like_coco(p) for p in files(source, "*.json")):
         found.append("coco")
     if len(found) == 1:
         return found[0]

@@ -18,7 +18,7 @@ import math
 import re
 from pathlib import Path
 
-from .images import list_images
+from .images import list_images, shown
 from .records import Box, ConversionError, Record
 from .report import ConversionReport
 
@@ -108,9 +108,6 @@ def read_deeppcb(source: Path, report: ConversionReport) -> tuple[list[Record], 
         )
     base = bases.pop() if bases else source
 
-    def shown(p: Path) -> str:  # report paths are relative to the folder the user gave, as for the other formats
-        return p.relative_to(source).as_posix() if p.is_relative_to(source) else str(p)
-
     entries = []  # (split, image, annotation, where)
     for f in lists:
         for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
@@ -119,33 +116,39 @@ def read_deeppcb(source: Path, report: ConversionReport) -> tuple[list[Record], 
             fields = _FIELDS.split(line.strip())
             if len(fields) != 2:
                 report.add(
-                    "malformed_annotation", f"{shown(f)} line {n}", f"expected 'image annotation', got {line.strip()!r}"
+                    "malformed_annotation",
+                    f"{shown(f, source)} line {n}",
+                    f"expected 'image annotation', got {line.strip()!r}",
                 )
                 continue
             entries.append(
-                (SPLIT_LISTS[f.name], _defect_image(base / fields[0]), base / fields[1], f"{shown(f)} line {n}")
+                (SPLIT_LISTS[f.name], _defect_image(base / fields[0]), base / fields[1], f"{shown(f, source)} line {n}")
             )
     if lists:
-        counts = ", ".join(f"{shown(f)} {sum(1 for e in entries if e[3].startswith(shown(f) + ' '))}" for f in lists)
+        counts = ", ".join(
+            f"{shown(f, source)} {sum(1 for e in entries if e[3].startswith(shown(f, source) + ' '))}" for f in lists
+        )
         report.notes.append(f"official split lists: {counts} pairs")
     listed = {e[2].resolve() for e in entries}
     for ann in sorted(base.rglob("*_not/*.txt")):  # annotations the lists leave out, or all of them without lists
         if ann.resolve() not in listed:
             image = ann.parent.with_name(ann.parent.name[: -len("_not")]) / f"{ann.stem}_test.jpg"
-            entries.append((None, image, ann, shown(ann)))
+            entries.append((None, image, ann, shown(ann, source)))
 
     records, claimed = [], set()
     for split, image, ann, where in entries:
-        ann_rel = shown(ann)
+        ann_rel = shown(ann, source)
         claimed.add(image.resolve())
         if not ann.is_file():
             if image.is_file():
-                report.add("image_without_labels", shown(image), f"{where} names {ann_rel}, which does not exist")
+                report.add(
+                    "image_without_labels", shown(image, source), f"{where} names {ann_rel}, which does not exist"
+                )
             else:
                 report.add("label_without_image", where, f"neither {ann_rel} nor its image {image.name} exists")
             continue
         if not image.is_file():
-            report.add("label_without_image", ann_rel, f"image {shown(image)} not found")
+            report.add("label_without_image", ann_rel, f"image {shown(image, source)} not found")
             continue
         try:
             boxes = parse_annotation(ann, ann_rel)
@@ -160,7 +163,7 @@ def read_deeppcb(source: Path, report: ConversionReport) -> tuple[list[Record], 
         if p.stem.endswith("_temp"):
             templates += 1
         elif p.resolve() not in claimed:
-            report.add("image_without_labels", shown(p), "no annotation file for it")
+            report.add("image_without_labels", shown(p, source), "no annotation file for it")
     if templates:
         report.notes.append(
             f"{templates} defect-free template images (*_temp.jpg) are not detection images; they are used only as "

@@ -1,4 +1,6 @@
-"""Finding image files that annotations name, and checking that Ultralytics can read them."""
+"""The converters' path policy and image checks: which files are skipped (hidden ones, ``__MACOSX``), how paths are
+shown in reports, JPEGs cut short, class names from a YAML, finding the image files that annotations name, and
+checking that Ultralytics can read them."""
 
 from __future__ import annotations
 
@@ -15,14 +17,47 @@ IMAGE_SUFFIXES = {f".{s}" for s in IMG_FORMATS}
 SPLIT_WORDS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
+def skipped(name: str) -> bool:
+    """A file or folder name no converter reads: hidden (``.name``) or macOS archive metadata (``__MACOSX``)."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def visible(path: Path, root: Path) -> bool:
+    """Whether ``path`` lies under ``root`` without passing through a skipped file or folder."""
+    return not any(skipped(part) for part in path.relative_to(root).parts)
+
+
+def files(root: Path, pattern: str) -> list[Path]:
+    """The visible files under ``root`` matching ``pattern`` (e.g. ``"*.xml"``), sorted."""
+    return sorted(p for p in root.rglob(pattern) if visible(p, root))
+
+
+def shown(path: Path, root: Path) -> str:
+    """A path as reports show it: relative to the folder the user gave, else as it is."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def lacks_jpeg_end(path: Path) -> bool:
+    """Whether a file does not end with JPEG's end marker (FFD9); Ultralytics repairs a JPEG without it by rewriting
+    the file."""
+    with open(path, "rb") as f:
+        f.seek(-2, os.SEEK_END)
+        return f.read() != b"\xff\xd9"
+
+
+def class_names(names) -> list[str]:
+    """A data YAML's ``names`` (a list, or a dict of id -> name) as a list in id order."""
+    return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names or []]
+
+
 def list_images(root: Path, exclude=lambda p: False) -> list[Path]:
-    """All image files under ``root`` (recursively, sorted), hidden folders and ``exclude(path)`` ones left out."""
+    """All image files under ``root`` (recursively, sorted), skipped names and ``exclude(path)`` ones left out."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        dirnames[:] = sorted(d for d in dirnames if not skipped(d))
         for f in sorted(filenames):
             p = Path(dirpath) / f
-            if p.suffix.lower() in IMAGE_SUFFIXES and not f.startswith(".") and not exclude(p):
+            if p.suffix.lower() in IMAGE_SUFFIXES and not skipped(f) and not exclude(p):
                 found.append(p)
     return found
 
@@ -97,12 +132,7 @@ def check_image(path: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             fmt = (im.format or "").lower()
             w, h = exif_size(im)
-            truncated = False
-            if fmt in {"jpeg", "mpo"}:
-                with open(path, "rb") as f:
-                    f.seek(-2, 2)
-                    truncated = f.read() != b"\xff\xd9"
-            if truncated:  # Ultralytics re-saves such JPEGs when they decode; find out now whether they do
+            if fmt in {"jpeg", "mpo"} and lacks_jpeg_end(path):  # Ultralytics re-saves such JPEGs: do they decode?
                 im.load()
     except Exception as e:  # noqa: BLE001  (PIL raises many types: UnidentifiedImageError, OSError, SyntaxError...)
         raise ValueError(f"{type(e).__name__}: {e}") from None

@@ -23,7 +23,7 @@ from yolo_freq.reference import CompositeSpec
 from .coco import looks_like_coco
 from .convert import convert
 from .deeppcb import find_split_lists
-from .images import list_images
+from .images import class_names, files, list_images
 from .records import ConversionError
 from .references import PAIRED
 from .report import ConversionReport
@@ -34,11 +34,6 @@ DSPCBSD_URL = (
 )
 DSPCBSD_ARCHIVE = "DsPCBSD+.zip"
 DSPCBSD_MD5 = "508334b65bdaea7336f4c1b5d5a80a81"  # 128,541,608 bytes, as figshare lists it
-
-
-def _yaml_names(data: dict) -> list[str]:
-    names = data.get("names") or []
-    return [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
 
 
 def _obtain(source: str | Path, raw: Path, archive_name: str, md5: str | None = None) -> Path:
@@ -104,10 +99,7 @@ def find_annotations(tree: Path) -> tuple[Path, str]:
         ConversionError: When the tree holds neither.
     """
 
-    def visible(p: Path) -> bool:
-        return not any(s.startswith((".", "__MACOSX")) for s in p.relative_to(tree).parts)
-
-    coco = [p for p in sorted(tree.rglob("*.json")) if visible(p) and looks_like_coco(p)]
+    coco = [p for p in files(tree, "*.json") if looks_like_coco(p)]
     if coco:
         folder = Path(os.path.commonpath([p.parent for p in coco]))
         try:
@@ -116,11 +108,10 @@ def find_annotations(tree: Path) -> tuple[Path, str]:
             return folder, "coco"  # convert() reports what is wrong with the file
         return _climb(folder, tree, Path(first).name), "coco"
     voc = []
-    for p in sorted(tree.rglob("*.xml")):
-        if visible(p):
-            with open(p, encoding="utf-8", errors="replace") as f:
-                if "<annotation" in f.read(4096):
-                    voc.append(p)
+    for p in files(tree, "*.xml"):
+        with open(p, encoding="utf-8", errors="replace") as f:
+            if "<annotation" in f.read(4096):
+                voc.append(p)
     if voc:
         folder = Path(os.path.commonpath([p.parent for p in voc]))
         try:
@@ -184,7 +175,7 @@ def prepare_deeppcb(data: dict, source: str | Path | None = None) -> ConversionR
         lists[0].parent,
         root,
         fmt="deeppcb",
-        classes=_yaml_names(data),
+        classes=class_names(data.get("names")),
         exist_ok=True,
         link=True,
         reference=PAIRED if spec else None,
@@ -210,7 +201,7 @@ def prepare_dspcbsd(data: dict, source: str | Path | None = None) -> ConversionR
     """
     root = Path(data["path"])
     raw = root / "raw"
-    names = _yaml_names(data)
+    names = class_names(data.get("names"))
     try:
         folder, fmt = find_annotations(raw) if raw.is_dir() else (None, None)
     except ConversionError:

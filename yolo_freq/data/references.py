@@ -22,7 +22,7 @@ from ultralytics.utils import TQDM
 
 from yolo_freq.reference import CompositeSpec, Golden, ReferenceError, compose, read_image
 
-from .images import IMAGE_SUFFIXES, index_by_name, list_images
+from .images import IMAGE_SUFFIXES, index_by_name, list_images, shown
 from .records import Record
 from .report import ConversionReport
 from .split import Item
@@ -31,10 +31,6 @@ PAIRED = "paired"
 MAPPING_SUFFIXES = {".csv", ".json"}
 
 Finder = Callable[[Path], tuple[Path | None, str]]  # image -> (its reference, or None and why not)
-
-
-def _shown(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 def _read_mapping(path: Path) -> dict[str, str]:
@@ -92,10 +88,10 @@ def reference_finder(reference: str | Path, source_root: Path) -> Finder:
         mapping = _read_mapping(path)
 
         def mapped(image: Path) -> tuple[Path | None, str]:
-            keys = [str(image), _shown(image, source_root), image.name]
+            keys = [str(image), shown(image, source_root), image.name]
             ref = next((mapping[k] for k in keys if k in mapping), None)
             if ref is None:
-                return None, f"{path.name} has no row for {_shown(image, source_root)}"
+                return None, f"{path.name} has no row for {shown(image, source_root)}"
             return (path.parent / ref).resolve(), ""
 
         return mapped
@@ -128,34 +124,34 @@ def pair_references(
     _golden.cache_clear()
     for item in TQDM(items, desc="Pairing images with references", unit="images"):
         r = item[0]
-        shown = _shown(r.image, root)
+        where = shown(r.image, root)
         path, why = finder(r.image) if finder else (r.reference, "the source pairs no reference with it")
         if path is None or not path.is_file():
-            report.add("reference_missing", shown, why or f"{path} does not exist")
+            report.add("reference_missing", where, why or f"{path} does not exist")
             continue
         try:
             golden = _golden(path)
         except ReferenceError as e:
-            report.add("reference_unreadable", shown, str(e))
+            report.add("reference_unreadable", where, str(e))
             continue
         try:
             image = read_image(r.image, spec.channels)
         except ReferenceError as e:
-            report.add("unreadable_image", shown, str(e))
+            report.add("unreadable_image", where, str(e))
             continue
         try:
             _, alignment = compose(image, golden, spec)
         except ReferenceError as e:  # the one thing compose refuses: another size
-            report.add("reference_size", shown, str(e))
+            report.add("reference_size", where, str(e))
             continue
         r.reference = path
         if alignment is not None:
             report.alignments.append(
-                {"image": shown, "reference": _shown(path, root), "dx": round(alignment.dx, 3),
+                {"image": where, "reference": shown(path, root), "dx": round(alignment.dx, 3),
                  "dy": round(alignment.dy, 3), "response": round(alignment.response, 4), "applied": alignment.applied}
             )  # fmt: skip
             if not alignment.applied:
-                report.add("alignment_weak", shown, f"{alignment.describe()} against {_shown(path, root)}")
+                report.add("alignment_weak", where, f"{alignment.describe()} against {shown(path, root)}")
         kept.append(item)
     _alignment_note(report, spec)
     return kept

@@ -6,15 +6,11 @@ from pathlib import Path
 
 from ultralytics.utils import TQDM
 
-from .images import check_image, file_digest
+from .images import check_image, file_digest, shown
 from .records import Record
 from .report import ConversionReport
 
 EDGE_TOLERANCE = 1e-3  # pixels: float noise at the image border (640.0000001) is clipped without a report line
-
-
-def _shown(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 def check_records(
@@ -42,26 +38,26 @@ def check_records(
     ids = {n: i for i, n in enumerate(names)}
     by_path, by_digest, kept, emptied = {}, {}, [], []
     for r in TQDM(sorted(records, key=lambda r: r.source), desc="Checking images and boxes", unit="images"):
-        shown = _shown(r.image, root)
+        where = shown(r.image, root)
         try:
             w, h = check_image(r.image)
         except (ValueError, OSError) as e:
-            report.add("unreadable_image", shown, f"{e} (annotation {r.source})")
+            report.add("unreadable_image", where, f"{e} (annotation {r.source})")
             continue
         key = r.image.resolve()
         if key in by_path:
-            report.add("duplicate_image", r.source, f"image {shown} is already used by {by_path[key]}")
+            report.add("duplicate_image", r.source, f"image {where} is already used by {by_path[key]}")
             continue
         digest = file_digest(r.image)
         if digest in by_digest:
             report.add(
-                "duplicate_image", r.source, f"image {shown} has the same content as the image of {by_digest[digest]}"
+                "duplicate_image", r.source, f"image {where} has the same content as the image of {by_digest[digest]}"
             )
             continue
         by_path[key], by_digest[digest] = r.source, r.source
         if r.declared_size and tuple(r.declared_size) != (w, h):
             dw, dh = r.declared_size
-            report.add("size_mismatch", r.source, f"annotation says {dw}x{dh}, {shown} is {w}x{h}")
+            report.add("size_mismatch", r.source, f"annotation says {dw}x{dh}, {where} is {w}x{h}")
 
         rows = []
         for b in r.boxes:

@@ -6,7 +6,7 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .images import index_by_name, list_images, pick_closest, split_word
+from .images import files, index_by_name, list_images, pick_closest, shown, split_word
 from .records import Box, Record
 from .report import ConversionReport
 
@@ -56,11 +56,7 @@ def read_voc(source: Path, report: ConversionReport) -> tuple[list[Record], list
         (tuple[list[Record], list[str]]): The records, and the class names found, sorted (VOC has no class order).
     """
     root = source if source.is_dir() else source.parent
-    xml_files = (
-        sorted(p for p in root.rglob("*.xml") if not any(s.startswith(".") for s in p.relative_to(root).parts))
-        if source.is_dir()
-        else [source]
-    )
+    xml_files = files(root, "*.xml") if source.is_dir() else [source]
     images = list_images(root)
     index = index_by_name(images)
     split_of = read_imagesets(root, report) if source.is_dir() else {}
@@ -70,7 +66,7 @@ def read_voc(source: Path, report: ConversionReport) -> tuple[list[Record], list
         return pick_closest(index.get(key, []), xml)
 
     for xml in xml_files:
-        rel = xml.relative_to(root).as_posix()
+        rel = shown(xml, root)
         try:
             ann = ET.parse(xml).getroot()
         except ET.ParseError as e:
@@ -126,5 +122,5 @@ def read_voc(source: Path, report: ConversionReport) -> tuple[list[Record], list
         labels.update(b.label for b in boxes)
     for p in images if source.is_dir() else []:  # one XML file describes one image, not its folder
         if p not in claimed:
-            report.add("image_without_labels", p.relative_to(root).as_posix(), "no XML annotation names it")
+            report.add("image_without_labels", shown(p, root), "no XML annotation names it")
     return records, sorted(labels)

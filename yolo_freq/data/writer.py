@@ -12,6 +12,7 @@ from ultralytics.utils import TQDM
 
 from yolo_freq.reference import CompositeSpec, write_composite
 
+from .images import lacks_jpeg_end
 from .references import composite_of
 from .report import ConversionReport
 from .split import Item
@@ -37,7 +38,7 @@ def place_image(src: Path, dst: Path, link: bool = False) -> None:
     first reads the dataset: 8.4.190 writes a new file and swaps it in, 8.4.112 (our floor) rewrites the file in place,
     which would modify the source through the link. Such JPEGs are therefore always copied.
     """
-    if link and _jpeg_end_missing(src):
+    if link and src.suffix.lower() in (".jpg", ".jpeg") and lacks_jpeg_end(src):
         link = False
     if link:
         try:
@@ -46,14 +47,6 @@ def place_image(src: Path, dst: Path, link: bool = False) -> None:
         except OSError:  # another file system, or links unsupported: copy instead
             pass
     shutil.copy2(src, dst)
-
-
-def _jpeg_end_missing(path: Path) -> bool:
-    if path.suffix.lower() not in (".jpg", ".jpeg"):
-        return False
-    with open(path, "rb") as f:
-        f.seek(-2, os.SEEK_END)
-        return f.read() != b"\xff\xd9"
 
 
 def unique_names(items: list[Item], root: Path) -> list[str]:
