@@ -263,9 +263,9 @@ def test_ultralytics_checks_kd_argument_types_and_rejects_unknown_keys():
 def test_registration_is_idempotent():
     from ultralytics.engine.model import Model
 
-    from yolo_freq import registry
+    from yolo_freq.engine import training_args
 
     train = Model.train
-    registry._register_distillation_args()
-    registry._register_trainer_selection()
+    training_args.register_arguments()
+    training_args.register_trainer_selection()
     assert Model.train is train and train.__wrapped__.__name__ == "train"

@@ -193,8 +193,10 @@ def test_parse_model_transform_fails_loudly_when_ultralytics_changes(tmp_path, m
     monkeypatch.syspath_prepend(str(tmp_path))
     import fake_tasks
 
-    with pytest.raises(ImportError, match="base_modules"):
-        registry._extended_parse_model(fake_tasks)
+    from yolo_freq.patch.parse_model import extended_parse_model
+
+    with pytest.raises(ImportError, match=r"base_modules.*use ultralytics>=8\.4\.112,<8\.5"):
+        extended_parse_model(fake_tasks)
 
 
 def test_blocks_are_safe_load_allow_listed():

@@ -1,4 +1,4 @@
-"""The package's import directions: nn and reference <- engine and data <- predict and bench <- cli, nothing back.
+"""The package's import directions: nn, reference, patch <- engine, data, registry <- predict, bench <- cli.
 
 Read from the source with ast (imports inside functions count too), so a new module cannot slip a loop in.
 """
@@ -23,6 +23,10 @@ def name_of(path: Path) -> str:
     return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
 
 
+def ours(module: str) -> bool:
+    return module == "yolo_freq" or module.startswith("yolo_freq.")  # not the start-up hook, yolo_freq_autoload
+
+
 def imports(path: Path) -> set[str]:
     """The yolo_freq modules a file imports, relative imports resolved."""
     here = name_of(path).split(".")
@@ -30,12 +34,12 @@ def imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("yolo_freq")}
+            found |= {a.name for a in node.names if ours(a.name)}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
-            if base.startswith("yolo_freq"):
+            if ours(base):
                 found |= {f"{base}.{a.name}" for a in node.names} | {base}
     return found
 
@@ -43,13 +47,15 @@ def imports(path: Path) -> set[str]:
 GRAPH = {name_of(p): imports(p) for p in MODULES}
 # what each part may import besides itself: the house's layers
 ALLOWED = {
+    "paths": set(),
     "nn": set(),
     "reference": set(),
-    "registry": {"nn", "engine", "reference"},  # register() installs each concern's patch
-    "engine": {"nn"},
+    "patch": {"nn", "paths"},
+    "registry": {"patch", "paths", "nn", "engine", "reference"},  # register() installs each concern's patch
+    "engine": {"nn", "patch"},
     "data": {"reference"},
     "predict": {"data", "reference"},
-    "bench": {"engine", "reference", "registry"},
+    "bench": {"engine", "reference", "paths"},
     "cli": {"bench", "data", "engine", "predict", "reference", "registry"},
     "": {"nn", "registry"},  # yolo_freq/__init__.py
 }

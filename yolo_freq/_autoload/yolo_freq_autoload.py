@@ -24,10 +24,13 @@ def _enabled():
 
 
 class _PostImportFinder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; wraps the real loader of the first target module to run yolo-freq's registration."""
+    """Finds nothing itself; wraps the real loader of the first of ``names`` to run ``action()`` once it has executed."""
+
+    def __init__(self, names: tuple[str, ...], action):
+        self.names, self.action = names, action
 
     def find_spec(self, name, path, target=None):
-        if name not in _TARGETS:
+        if name not in self.names:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -37,24 +40,36 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
                 sys.meta_path.remove(self)  # one-shot: the module is executed once per process
                 exec_module = spec.loader.exec_module
 
-                def exec_then_register(module, _exec=exec_module):
+                def exec_then_act(module, _exec=exec_module):
                     _exec(module)
-                    import yolo_freq  # noqa: F401  (registers on import)
+                    self.action()
 
-                spec.loader.exec_module = exec_then_register
+                spec.loader.exec_module = exec_then_act
                 return spec
         return None
 
 
+def after_import(names: tuple[str, ...], action) -> None:
+    """Run ``action()`` once, right after the first of the modules ``names`` has finished executing.
+
+    yolo-freq's one post-import mechanism: this hook uses it to load yolo-freq, and yolo-freq's registry to patch
+    Ultralytics classes that do not exist yet when it registers.
+    """
+    sys.meta_path.insert(0, _PostImportFinder(tuple(names), action))
+
+
+def _load_yolo_freq():
+    import yolo_freq  # noqa: F401  (registers on import)
+
+
 def install():
-    """Install the finder once, unless disabled; register directly if Ultralytics is already imported."""
-    if not _enabled() or any(isinstance(f, _PostImportFinder) for f in sys.meta_path):
+    """Install the hook once, unless disabled; register directly if Ultralytics is already imported."""
+    if not _enabled() or any(isinstance(f, _PostImportFinder) and f.action is _load_yolo_freq for f in sys.meta_path):
         return
     if any(t in sys.modules for t in _TARGETS):  # already imported (e.g. install() called late): register directly
-        import yolo_freq  # noqa: F401
-
+        _load_yolo_freq()
         return
-    sys.meta_path.insert(0, _PostImportFinder())
+    after_import(_TARGETS, _load_yolo_freq)
 
 
 install()

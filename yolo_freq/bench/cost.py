@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yolo_freq.registry import MODELS_DIR
+from yolo_freq.paths import MODELS_DIR
 
 from .measure import interleaved_median_ms, model_cost
 from .measure import threads as torch_threads

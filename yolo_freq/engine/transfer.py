@@ -265,3 +265,8 @@ def transfer_table(checkpoint, model_cfg, nc: int | None = None) -> tuple[list[d
     total_target = sum(r["of_values"] for r in rows)
     return rows, {"source_values": total_source, "source_used": used, "target_values": total_target,
                   "target_filled": used}  # fmt: skip
+
+
+def register(tasks) -> None:
+    """Install the layer-aligned ``BaseModel.load``."""
+    tasks.BaseModel.load = make_load(tasks.BaseModel.load)
