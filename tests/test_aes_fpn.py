@@ -246,69 +246,6 @@ def test_bottlerep_alpha_is_channel_wise_in_0_1():
     assert torch.allclose(b(x), b.conv2(b.conv1(x)) + alpha[None, :, None, None] * x)
 
 
-# All blocks -----------------------------------------------------------------------------------------------------
-
-BLOCKS = {
-    "MFA": (
-        lambda: MFA([8, 16, 24, 32], 16),
-        lambda: [torch.randn(2, c, s, s) for c, s in zip([8, 16, 24, 32], [20, 10, 5, 3])],
-    ),
-    "FGPEM-low": (lambda: FGPEM(16, 16, "low"), lambda: torch.randn(2, 16, 11, 13)),
-    "FGPEM-high": (lambda: FGPEM(16, 24, "high"), lambda: torch.randn(2, 16, 11, 13)),
-    "Inject": (lambda: Inject([8, 16], 12), lambda: [torch.randn(2, 8, 13, 13), torch.randn(2, 16, 7, 7)]),
-    "CS": (lambda: CS(16, 32), lambda: torch.randn(2, 16, 7, 5)),
-}
-
-
-@pytest.mark.parametrize("name", BLOCKS)
-def test_gradients_reach_every_parameter(name):
-    build, inputs = BLOCKS[name]
-    m = build().train()
-    m(inputs()).square().mean().backward()
-    missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing, f"no gradient for {missing}"
-
-
-@pytest.mark.parametrize("name", BLOCKS)
-def test_bf16_autocast(name):
-    build, inputs = BLOCKS[name]
-    m = build().eval()
-    x = inputs()
-    ref = m(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = m(x)
-    assert torch.isfinite(y.float()).all()
-    assert (y.float() - ref).abs().max() <= 0.1 * ref.abs().max() + 0.1
-
-
-@pytest.mark.parametrize("name", BLOCKS)
-def test_channels_last_conversion(name):
-    """Ultralytics converts models (and inputs) to channels_last on CUDA; results must not change."""
-    build, inputs = BLOCKS[name]
-    m = build().eval()
-    x = inputs()
-    ref = m(x)
-    m.to(memory_format=torch.channels_last)
-    cl = (
-        [t.to(memory_format=torch.channels_last) for t in x]
-        if isinstance(x, list)
-        else x.to(memory_format=torch.channels_last)
-    )
-    assert torch.allclose(m(cl), ref, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", BLOCKS)
-def test_fused_equals_unfused(name):
-    build, inputs = BLOCKS[name]
-    m = randomise(build()).eval()
-    x = inputs()
-    foldable = any(isinstance(b, (Conv, RepConv)) for b in m.modules())  # FGPEM with c1 == c2 has nothing to fold
-    ref, before = m(x), count(m)
-    fuse(m)
-    assert count(m) < before or not foldable
-    assert torch.allclose(m(x), ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
-
-
 @pytest.mark.parametrize(
     "build, match",
     [
