@@ -1,4 +1,5 @@
-"""SD-GASNet, YOLOv8 + FDSA and the yolo-freq flagship: every scale, every input size, bf16, fusion, ONNX parity, safe-load reload."""
+"""Every bundled model family (the models folder): every scale, every input size, bf16, fusion, ONNX parity, safe-load
+reload; and the SD-GASNet, YOLOv8 + FDSA and flagship layouts."""
 
 import copy
 import subprocess
@@ -17,7 +18,7 @@ from yolo_freq import nn as blocks
 from yolo_freq.nn import CS, FDSA, FGPEM, MFA, BottleRep, DWT2d, HaarDown, IDWT2d, Inject
 from yolo_freq.registry import MODELS_DIR, ModelYAMLError
 
-MODELS = ["sd-gasnet", "yolov8-fdsa", "yolo-freq"]
+MODELS = sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))  # every bundled family: a new YAML cannot skip these
 RESAMPLING = {"sd-gasnet", "yolo-freq"}  # MFA and Inject resample each axis separately
 
 

@@ -157,3 +157,13 @@ def test_stock_to_stock_loads_are_ultralytics_own(yolov8s):
     BaseModel.load.__wrapped__(target, yolov8s, verbose=False)
     ultralytics_own = {k: v.clone() for k, v in target.state_dict().items()}
     assert all(torch.equal(v, ultralytics_own[k]) for k, v in loaded(yolov8s, "yolov8s.yaml").state_dict().items())
+
+
+@pytest.mark.parametrize("scale", ["n", "m", "l", "x"])
+def test_every_scale_takes_all_of_its_yolov8(scale):
+    """The s scale is covered above; the same holds at every scale for the insertion-only model."""
+    torch.manual_seed(0)
+    source = DetectionModel(f"yolov8{scale}.yaml", nc=6, verbose=False)
+    rows, totals = transfer_table(source, f"yolov8-fdsa-{scale}.yaml")
+    assert totals["source_used"] == totals["source_values"]
+    assert [r["type"] for r in rows if not r["source"]] == ["FDSA"]
