@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Golden-template inspection on the CPU: the same images with and without their defect-free reference, at equal budget.
-# Split by board as in bench_deeppcb_cpu.sh (val = boards 77000 and 92000, 211 images; train = every 4th image of the
-# other five boards, 197 images), converted four times from DeepPCB's raw layout:
+# Split by board as in the other CPU studies (split_deeppcb_by_board.sh: val = boards 77000 and 92000, 211 images; train
+# = every 4th image of the other five boards, 198 images), converted four times from DeepPCB's raw layout:
 #   plain            the inspected images alone
 #   grey3            (image, aligned template, |difference|), the default composite
 #   grey3-unaligned  the same without phase-correlation alignment (the templates as DeepPCB ships them)
@@ -15,21 +15,7 @@ OUT=${2:-runs/bench-reference}
 EPOCHS=${3:-30}
 shift $(( $# < 3 ? $# : 3 )) || true
 SEEDS=${*:-0 1 2}
-RAW="$OUT/raw/PCBData"
-mkdir -p "$RAW"
-for g in "$SRC"/PCBData/group*; do ln -sfn "$(cd "$g" && pwd)" "$RAW/$(basename "$g")"; done
-python - "$SRC/PCBData/trainval.txt" "$RAW" <<'PY'
-import sys
-from pathlib import Path
-
-lines = [l for l in Path(sys.argv[1]).read_text().splitlines() if l.strip()]
-val_boards = ("group77000/", "group92000/")
-val = [l for l in lines if l.startswith(val_boards)]
-train = [l for i, l in enumerate(l for l in lines if not l.startswith(val_boards)) if i % 4 == 0]
-Path(sys.argv[2], "trainval.txt").write_text("\n".join(train) + "\n")
-Path(sys.argv[2], "test.txt").write_text("\n".join(val) + "\n")
-print(f"split by board: {len(train)} train, {len(val)} val images")
-PY
+"$(dirname "$0")/split_deeppcb_by_board.sh" "$SRC" "$OUT/raw"
 yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/plain" --exist-ok
 yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/grey3" --exist-ok --reference paired
 yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/grey3-unaligned" --exist-ok --reference paired --no-align
@@ -43,6 +29,6 @@ yolo-freq bench yolov8n.yaml pcb-fs-n.yaml yolo-freq-n.yaml --imgsz 320 --runs 1
 yolo-freq bench yolov8n.yaml --imgsz 320 --runs 10 --out "$OUT/forms" \
   --data "$OUT/grey3/data.yaml" "$OUT/grey3-unaligned/data.yaml" "$OUT/colour6/data.yaml" "${TRAIN[@]}"
 # What composing adds per image: one val pair at its 640x640, interleaved with YOLOv8n and YOLOv8s at 640 px.
-PAIR="$RAW/group77000/77000/77000001"
+PAIR="$OUT/raw/PCBData/group77000/77000/77000001"
 yolo-freq bench yolov8n.yaml yolov8s.yaml --imgsz 640 --runs 20 --threads 2 --no-onnx --out "$OUT/compose" \
   --reference-pair "${PAIR}_test.jpg" "${PAIR}_temp.jpg"

@@ -30,3 +30,25 @@ def assert_fused(module: torch.nn.Module) -> None:
             assert m.beta is None and isinstance(m.bn, torch.nn.Identity)
         if isinstance(m, DDConv):
             assert type(m.frft) is torch.nn.Conv2d and isinstance(m.frft_bn, torch.nn.Identity)
+
+
+def model_fuse(m: torch.nn.Module) -> torch.nn.Module:
+    """What the patched BaseModel.fuse() does to a block: its own reparameterisation, RepConv, then Conv+BN folds."""
+    from ultralytics.nn.modules import Conv, RepConv
+    from ultralytics.utils.torch_utils import fuse_conv_and_bn
+
+    from yolo_freq.nn import FUSABLE_BLOCKS
+
+    for sub in m.modules():
+        if isinstance(sub, FUSABLE_BLOCKS):
+            sub.fuse()
+    for sub in list(m.modules()):
+        if isinstance(sub, RepConv):
+            sub.fuse_convs()
+            sub.forward = sub.forward_fuse
+    for sub in m.modules():
+        if isinstance(sub, Conv) and hasattr(sub, "bn"):
+            sub.conv = fuse_conv_and_bn(sub.conv, sub.bn)
+            delattr(sub, "bn")
+            sub.forward = sub.forward_fuse
+    return m

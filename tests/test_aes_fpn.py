@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import model_fuse as fuse
 from helpers import randomise
-from ultralytics.nn.modules import Conv, RepConv
+from ultralytics.nn.modules import RepConv
 from ultralytics.nn.tasks import parse_model, yaml_model_load
-from ultralytics.utils.torch_utils import fuse_conv_and_bn
 
 from yolo_freq.nn import CS, FGPEM, MFA, BottleRep, Inject
 from yolo_freq.nn._resample import resize_to
@@ -24,20 +24,6 @@ def levels(h: int, w: int, n: int = 4):
         h, w = -(-h // 2), -(-w // 2)
         sizes.append((h, w))
     return sizes[1:]
-
-
-def fuse(module):
-    """What Ultralytics' BaseModel.fuse() does to the children of a block: fold RepConv branches and Conv+BN."""
-    for m in list(module.modules()):
-        if isinstance(m, RepConv):
-            m.fuse_convs()
-            m.forward = m.forward_fuse
-    for m in module.modules():
-        if isinstance(m, Conv) and hasattr(m, "bn"):
-            m.conv = fuse_conv_and_bn(m.conv, m.bn)
-            delattr(m, "bn")
-            m.forward = m.forward_fuse
-    return module
 
 
 def count(module):

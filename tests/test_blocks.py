@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from helpers import assert_fused, randomise
+from helpers import assert_fused, model_fuse, randomise
 from ultralytics.nn.modules import Conv, RepConv
-from ultralytics.utils.torch_utils import fuse_conv_and_bn
 
 from yolo_freq import nn as blocks
 from yolo_freq.nn import CS, FDSA, FGPEM, MFA, C2fDSLKConv, DDConv, DSLKConv, GLAAttention, HaarDown, Inject
@@ -178,23 +177,6 @@ def test_channels_last(name):
     ref = m(x)
     m.to(memory_format=torch.channels_last)
     assert torch.allclose(m(_to(x, memory_format=torch.channels_last)), ref, atol=1e-5)
-
-
-def model_fuse(m: torch.nn.Module) -> torch.nn.Module:
-    """What the patched BaseModel.fuse() does to a block: its own reparameterisation, RepConv, then Conv+BN folds."""
-    for sub in m.modules():
-        if isinstance(sub, blocks.FUSABLE_BLOCKS):
-            sub.fuse()
-    for sub in list(m.modules()):
-        if isinstance(sub, RepConv):
-            sub.fuse_convs()
-            sub.forward = sub.forward_fuse
-    for sub in m.modules():
-        if isinstance(sub, Conv) and hasattr(sub, "bn"):
-            sub.conv = fuse_conv_and_bn(sub.conv, sub.bn)
-            delattr(sub, "bn")
-            sub.forward = sub.forward_fuse
-    return m
 
 
 @pytest.mark.parametrize("name", NAMES)

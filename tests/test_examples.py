@@ -28,21 +28,31 @@ def _fake_deeppcb(root: Path) -> Path:
     return root
 
 
-def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
-    src, out, log = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out", tmp_path / "calls.log"
-    bin_dir = tmp_path / "bin"
+def _fake_tools(tmp_path: Path, *tools: str) -> tuple[dict, Path]:
+    """Stand-ins for the commands a script runs, recording their arguments instead of measuring: the environment to
+    run the script in and the log of calls (the wiring is what is tested)."""
+    log, bin_dir = tmp_path / "calls.log", tmp_path / "bin"
     bin_dir.mkdir()
-    fake = bin_dir / "yolo-freq"  # records its arguments instead of measuring: the wiring is what is tested here
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    script = ROOT / "examples" / "reproduce_benchmarks.sh"
+    for tool in tools:
+        fake = bin_dir / tool
+        prefix = "" if tool == "yolo-freq" else f"{tool} "
+        fake.write_text(f'#!/bin/sh\necho "{prefix}$*" >> {log}\n')
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, log
+
+
+def _run_script(name: str, env: dict, log: Path, *args) -> list[str]:
+    """Run an examples/ script (it must start with a bash shebang) and return the calls its stand-ins recorded."""
+    script = ROOT / "examples" / name
     assert script.read_text().startswith("#!/usr/bin/env bash\n")  # run directly it needs bash, not sh (pipefail)
-    proc = subprocess.run(
-        ["bash", str(script), str(src), str(out), "30", "0", "1"], env=env, capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run(["bash", str(script), *map(str, args)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    calls = log.read_text().splitlines()
+    return log.read_text().splitlines()
+
+
+def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
+    src, out = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out"
+    calls = _run_script("reproduce_benchmarks.sh", *_fake_tools(tmp_path, "yolo-freq"), src, out, 30, 0, 1)
     assert calls[:4] == [
         f"bench --scale s --imgsz 640 --runs 20 --threads 2 --out {out}/cost-s",
         f"bench --scale n --imgsz 640 --runs 20 --threads 2 --out {out}/cost-n",
@@ -96,20 +106,8 @@ def test_reproduce_benchmarks_runs_the_documented_commands(tmp_path):
 
 
 def test_reference_benchmark_converts_four_forms_and_runs_the_registered_comparisons(tmp_path):
-    src, out, log = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out", tmp_path / "calls.log"
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "yolo-freq"
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    script = ROOT / "examples" / "bench_reference_cpu.sh"
-    assert script.read_text().startswith("#!/usr/bin/env bash\n")
-    proc = subprocess.run(
-        ["bash", str(script), str(src), str(out)], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    calls = log.read_text().splitlines()
+    src, out = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out"
+    calls = _run_script("bench_reference_cpu.sh", *_fake_tools(tmp_path, "yolo-freq"), src, out)
     raw = out / "raw"
     assert calls[:4] == [
         f"convert {raw} --format deeppcb --out {out}/plain --exist-ok",
@@ -138,35 +136,22 @@ def test_reference_benchmark_converts_four_forms_and_runs_the_registered_compari
 
 
 def test_warm_start_benchmark_splits_three_ways_and_reuses_its_runs(tmp_path):
-    src, out, log = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out", tmp_path / "calls.log"
+    src, out = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out"
     for g in ("13000", "20085"):  # boards the fake layout lacks: source and target boards
         (src / "PCBData" / f"group{g}").mkdir(parents=True, exist_ok=True)
     lines = (src / "PCBData" / "trainval.txt").read_text().splitlines()
     lines += [f"group13000/13000/1300000{i}.jpg group13000/13000_not/1300000{i}.txt" for i in range(4)]
     (src / "PCBData" / "trainval.txt").write_text("\n".join(lines) + "\n")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("yolo-freq", "yolo"):
-        fake = bin_dir / tool
-        fake.write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n')
-        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    script = ROOT / "examples" / "bench_warmstart_cpu.sh"
-    assert script.read_text().startswith("#!/usr/bin/env bash\n")
-    proc = subprocess.run(
-        ["bash", str(script), str(src), str(out)], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    calls = log.read_text().splitlines()
+    calls = _run_script("bench_warmstart_cpu.sh", *_fake_tools(tmp_path, "yolo-freq", "yolo"), src, out)
     read = lambda part, name: (out / f"raw-{part}" / "PCBData" / name).read_text().splitlines()  # noqa: E731
     source, target, val = read("source", "trainval.txt"), read("target", "trainval.txt"), read("target", "test.txt")
     boards = lambda ls: {l.split("/")[0] for l in ls}  # noqa: E731
     assert boards(source) == {"group00041", "group20085"} and boards(val) == {"group77000", "group92000"}
     assert boards(target) <= {"group13000", "group44000", "group50600"} and len(target) == 4  # every 2nd of 8
-    assert calls[0] == f"yolo-freq convert {out}/raw-source --format deeppcb --out {out}/source-data --exist-ok"
+    assert calls[0] == f"convert {out}/raw-source --format deeppcb --out {out}/source-data --exist-ok"
     assert calls[2].startswith(f"yolo train model=yolov8n.yaml data={out}/source-data/data.yaml epochs=30 imgsz=320")
     ckpt = f"{out.resolve()}/source/weights/last.pt"
-    models = calls[3].split(" --imgsz")[0].split()[2:]
+    models = calls[3].split(" --imgsz")[0].split()[1:]
     assert [Path(m).name for m in models] == [
         "yolov8n.yaml", "pcb-fs-n.yaml", "sd-gasnet-n.yaml", "yolov8-fdsa-n.yaml", "yolo-freq-n.yaml",
         "yolov8-fdsa-paper-n.yaml",
@@ -177,4 +162,4 @@ def test_warm_start_benchmark_splits_three_ways_and_reuses_its_runs(tmp_path):
     assert f"--pretrained none {recipe}" in calls[5] and len(calls) == 6
     assert len({(out / t / "runs").resolve() for t in ("warm-vs-scratch", "warm", "scratch")}) == 1
     for call in calls[3:]:
-        build_parser().parse_args(shlex.split(call.removeprefix("yolo-freq ")))
+        build_parser().parse_args(shlex.split(call))
