@@ -126,13 +126,16 @@ def test_plain_yolo_predict_warns_that_the_model_expects_composites(inspection, 
     assert "trained on images composed with a reference (grey3)" in proc.stdout + proc.stderr
 
 
-def test_predict_refuses_images_without_a_reference_before_running(inspection, offline_env, tmp_path):
-    extra = inspection.images.parent / "more"
+def test_predict_refuses_images_without_a_usable_reference_before_running(inspection, offline_env, tmp_path):
+    extra, golden = inspection.images.parent / "more", inspection.images.parent / "golden-more"
     shutil.copytree(inspection.images, extra)
-    shutil.copy(next(SAMPLE.rglob("13000000_test.jpg")), extra)
-    args = ["predict", f"model={inspection.best}", f"source={extra}", f"reference={inspection.golden}", "imgsz=64"]
+    shutil.copytree(inspection.golden, golden)
+    shutil.copy(next(SAMPLE.rglob("13000000_test.jpg")), extra)  # no golden image of that name
+    cv2.imwrite(str(golden / f"{VAL[1]}_test.jpg"), np.zeros((320, 320), np.uint8))  # another size
+    args = ["predict", f"model={inspection.best}", f"source={extra}", f"reference={golden}", "imgsz=64"]
     proc = yolo_freq([*args, f"project={tmp_path}"], tmp_path, offline_env)
-    assert proc.returncode == 2 and "1 images in" in proc.stderr and "13000000_test.jpg: no image named" in proc.stderr
+    assert proc.returncode == 2 and "2 images in" in proc.stderr
+    assert "13000000_test.jpg: no image named" in proc.stderr and "is 320x320, it is 640x640" in proc.stderr
     assert not any(tmp_path.rglob("*.jpg"))  # nothing ran
 
 

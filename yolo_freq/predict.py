@@ -126,6 +126,24 @@ def _source_images(source) -> list[Path]:
     return []
 
 
+def _unusable(image: Path, find) -> str:
+    """Why ``image`` cannot be composed with its reference ('' if it can): none found, unreadable, another size."""
+    from yolo_freq.data.images import check_image
+
+    path, why = find(image)
+    if path is None or not path.is_file():
+        return why or f"its reference {path} does not exist"
+    try:
+        size, ref_size = check_image(image), check_image(path)
+    except ValueError as e:
+        return f"{path.name} cannot be read ({e})"
+    return (
+        ""
+        if size == ref_size
+        else f"its reference {path.name} is {ref_size[0]}x{ref_size[1]}, it is {size[0]}x{size[1]}"
+    )
+
+
 def predict(model, source, reference, composite=None, align=None, min_response=None, **kwargs):
     """Predict on images with their golden references; Ultralytics' ``predict`` arguments and outputs otherwise.
 
@@ -143,8 +161,9 @@ def predict(model, source, reference, composite=None, align=None, min_response=N
         (list[Results] | generator): As ``YOLO.predict``; each result also has ``alignment`` (Alignment | None).
 
     Raises:
-        ReferenceError: Before anything runs, when a folder source has images without a reference or the model
-            and the composite settings do not fit; during the run, for an image whose reference is unusable.
+        ReferenceError: Before anything runs, when a folder source has images without a usable reference (none,
+            unreadable, another size) or the model and the composite settings do not fit; during the run, for an
+            image of another kind of source whose reference is unusable.
     """
     from functools import partial
 
@@ -152,11 +171,11 @@ def predict(model, source, reference, composite=None, align=None, min_response=N
 
     root = Path(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else Path.cwd()
     find = reference_finder(reference, root)
-    missing = [(p, why) for p in _source_images(source) for ref, why in [find(p)] if ref is None or not ref.is_file()]
-    if missing:
-        shown = "; ".join(f"{p.name}: {why or 'reference not found'}" for p, why in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise ReferenceError(f"{len(missing)} images in {source} have no usable reference ({shown}{more})")
+    unusable = [(p, why) for p in _source_images(source) if (why := _unusable(p, find))]
+    if unusable:
+        listed = "; ".join(f"{p.name}: {why}" for p, why in unusable[:5])
+        more = f" and {len(unusable) - 5} more" if len(unusable) > 5 else ""
+        raise ReferenceError(f"{len(unusable)} images in {source} have no usable reference ({listed}{more})")
     composite_args = dict(form=composite, align=align, min_response=min_response)
     yolo = model if isinstance(model, YOLO) else YOLO(model, task="detect")
     predictor = partial(ReferencePredictor, find_reference=find, composite=composite_args)
