@@ -167,3 +167,24 @@ def test_every_scale_takes_all_of_its_yolov8(scale):
     rows, totals = transfer_table(source, f"yolov8-fdsa-{scale}.yaml")
     assert totals["source_used"] == totals["source_values"]
     assert [r["type"] for r in rows if not r["source"]] == ["FDSA"]
+
+
+def test_a_yolo_freq_checkpoint_into_a_stock_yaml(yolov8s):
+    """pcb-fs-s's checkpoint into YOLOv8s: its YOLOv8 layers land where they belong; its own blocks are left over."""
+    torch.manual_seed(1)
+    source = randomise(DetectionModel("pcb-fs-s.yaml", nc=6, verbose=False)).eval()
+    target = loaded(source, "yolov8s.yaml")
+    plan = match_layers(source, target)
+    assert all(m.source is not None for m in plan)  # every YOLOv8s layer has a counterpart, C2f in part (cv1, cv2)
+    assert {type(source.model[i]).__name__ for i in set(range(len(source.model))) - {m.source for m in plan}} == {
+        "DDConv",
+        "GLAAttention",
+    }
+    for m in plan:
+        src, mine = source.model[m.source], target.model[m.target].state_dict()
+        theirs = (
+            {f"{p}.{k}": v for p in m.parts for k, v in getattr(src, p).state_dict().items()}
+            if m.parts
+            else src.state_dict()
+        )
+        assert all(torch.equal(mine[k], v) for k, v in theirs.items()), m

@@ -27,7 +27,7 @@ from ultralytics.nn.modules import Detect
 from ultralytics.utils import LOGGER
 
 # (source type, target type) -> the children the target layer takes over from the source layer in its place
-SHARED_PARTS = {("C2f", "C2fDSLKConv"): ("cv1", "cv2")}
+SHARED_PARTS = {("C2f", "C2fDSLKConv"): ("cv1", "cv2"), ("C2fDSLKConv", "C2f"): ("cv1", "cv2")}
 
 
 @dataclass
