@@ -34,7 +34,7 @@ def test_class_names_from_a_yaml_dict_or_list():
 
 
 def test_convert_still_runs_on_a_folder_with_archive_metadata(tmp_path):
-    from test_data_convert import make_image, voc_xml
+    from helpers import make_image, voc_xml
 
     make_image(tmp_path / "src" / "a.jpg")
     voc_xml(tmp_path / "src" / "a.xml", "a.jpg", (128, 96), [("scratch", 10, 10, 40, 40)])

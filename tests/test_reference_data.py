@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from test_data_convert import _zip, issue_counts, make_image, tree_state, ultralytics_reads, voc_xml
+from helpers import _zip, issue_counts, make_image, tree_state, ultralytics_reads, voc_xml
 
 from yolo_freq import cli
 from yolo_freq.data import ConversionError, ProblemsFound, convert, prepare
