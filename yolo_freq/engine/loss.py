@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from torch import nn
 from ultralytics.utils.loss import v8DetectionLoss
@@ -27,10 +29,79 @@ class TeacherTap:
     def __getstate__(self) -> dict:
         return {"output": None}
 
+    def take(self) -> dict[str, torch.Tensor]:
+        """The raw head output of the teacher's latest forward, handed out once: a batch never reads an older one.
+
+        Returns:
+            (dict[str, torch.Tensor]): ``boxes``, ``scores`` and ``feats``, as the student's head returns them.
+        """
+        output, self.output = self.output, None
+        if output is None:
+            raise RuntimeError(
+                "kd_cls/kd_dfl/kd_feat: the teacher did not run on this batch. These terms read the teacher output of "
+                "Ultralytics' DistillationModel forward; call the model on the batch dict (model(batch)), not the loss."
+            )
+        return _raw(output)
+
 
 def _raw(output) -> dict:
     """The raw prediction dict of a Detect head, from its training (dict) or inference ((y, dict)) output."""
     return output[1] if isinstance(output, tuple) else output
+
+
+@torch.no_grad()
+def ema_output(ema: nn.Module, img: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The raw head output of Ultralytics' EMA model (kept in eval mode by Ultralytics) on a batch, without gradient.
+
+    Args:
+        ema (nn.Module): ``trainer.ema.ema``; of a DistillationModel, only its student runs (the EMA has no teacher).
+        img (torch.Tensor): The preprocessed batch images, (B, 3, H, W).
+
+    Returns:
+        (dict[str, torch.Tensor]): ``boxes``, ``scores`` and ``feats``, as the student's head returns them.
+    """
+    return _raw(getattr(ema, "student_model", ema)(img))
+
+
+@dataclass(frozen=True)
+class DistillationBatch:
+    """What the distillation terms read besides the student's output and the labels, for one training batch.
+
+    Attributes:
+        step (int): Training iterations done before this batch (position of the cosine and warm-up schedules).
+        batches_per_epoch (int): Iterations per epoch.
+        total_steps (int): Iterations in the whole run.
+        teacher (TeacherTap | None): Tap on the frozen teacher's head; once the model forward has run the teacher on
+            this batch, it holds the teacher's output (self-distillation terms).
+        ema (dict | nn.Module | None): The EMA model's raw head output on this batch, which the trainer computes (EMA
+            terms). Callers without a trainer (``yolo-freq distill-cost``, tests) give the EMA model instead; the loss
+            then runs it on every batch it sees.
+    """
+
+    step: int = 0
+    batches_per_epoch: int = 1
+    total_steps: int = 1
+    teacher: TeacherTap | None = None
+    ema: dict[str, torch.Tensor] | nn.Module | None = None
+
+
+class KeepTargetScores:
+    """Ultralytics' task-aligned assigner, called unchanged, keeping the class targets of its latest assignment.
+
+    Ultralytics' loss builds ``cls_loss`` from these targets and returns neither them nor their sum; ``kd_cls`` and
+    ``kd_pdps`` need exactly the same ones, and assigning a second time would double the assignment cost.
+
+    Args:
+        assigner (nn.Module): The criterion's ``TaskAlignedAssigner``.
+    """
+
+    def __init__(self, assigner: nn.Module) -> None:
+        self.assigner, self.target_scores = assigner, None
+
+    def __call__(self, *args, **kwargs) -> tuple:
+        assigned = self.assigner(*args, **kwargs)
+        _, _, self.target_scores, _, _ = assigned  # (labels, bboxes, scores, fg_mask, gt_idx), as Ultralytics unpacks
+        return assigned
 
 
 class DistillationLoss(v8DetectionLoss):
@@ -44,8 +115,10 @@ class DistillationLoss(v8DetectionLoss):
     * ``kd_msfd``, ``kd_temp``: feature and heatmap distillation from the EMA of the student.
     * ``kd_graph``: graph smoothness over the student's top-scoring boxes.
 
-    The trainer calls :meth:`set_progress` before every training batch. Copies of the model (EMA, checkpoints) do not
-    carry this criterion: they get Ultralytics' plain one, so validation losses are the stock ones.
+    Everything the terms read besides the student's output and the labels is in ``context``, a
+    :class:`DistillationBatch` the trainer replaces before every training batch (:meth:`set_progress`). Copies of the
+    model (EMA, checkpoints) do not carry this criterion: they get Ultralytics' plain one, so validation losses are the
+    stock ones.
 
     Args:
         model (nn.Module): The student DetectionModel (de-paralleled), as for ``v8DetectionLoss``.
@@ -64,29 +137,38 @@ class DistillationLoss(v8DetectionLoss):
         super().__init__(model)
         self.options = options
         self.prior = None if prior is None else prior.to(self.device)
-        self.teacher_tap = teacher_tap
-        self._assigner, self.assigner = self.assigner, self._assign  # keep the targets the cls loss was built from
-        self._assigned = None
-        self.step, self.batches_per_epoch, self.total_steps, self.ema = 0, 1, 1, None
+        self.assigner = KeepTargetScores(self.assigner)
+        self.context = DistillationBatch(teacher=teacher_tap)
 
     def __deepcopy__(self, memo):
         """Model copies (EMA, NaN recovery, checkpoints) get no criterion and rebuild Ultralytics' plain one."""
         return None  # noqa: RET501 (None is the copy, not a missing value)
 
-    def set_progress(self, step: int, batches_per_epoch: int, total_steps: int, ema: nn.Module | None) -> None:
-        """Tell the criterion where the run is and which EMA model teaches (the trainer replaces it on resume).
+    def set_progress(
+        self, step: int, batches_per_epoch: int, total_steps: int, ema: dict | nn.Module | None = None
+    ) -> None:
+        """Hand the criterion the context of the next training batch; the teacher tap stays the one it was built with.
 
         Args:
             step (int): Training iterations done before this batch.
             batches_per_epoch (int): Iterations per epoch.
             total_steps (int): Iterations in the whole run.
-            ema (nn.Module | None): Ultralytics' EMA model (``trainer.ema.ema``).
+            ema (dict | nn.Module | None): The EMA model's raw head output on this batch, or the EMA model itself
+                (see :class:`DistillationBatch`).
         """
-        self.step, self.batches_per_epoch, self.total_steps, self.ema = step, batches_per_epoch, total_steps, ema
+        self.context = replace(
+            self.context, step=step, batches_per_epoch=batches_per_epoch, total_steps=total_steps, ema=ema
+        )
 
-    def _assign(self, *args, **kwargs):
-        self._assigned = self._assigner(*args, **kwargs)
-        return self._assigned
+    @property
+    def step(self) -> int:
+        """Training iterations done before the current batch."""
+        return self.context.step
+
+    @property
+    def total_steps(self) -> int:
+        """Iterations in the whole run."""
+        return self.context.total_steps
 
     def loss(self, preds: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Ultralytics' loss vector and items, extended by the active terms.
@@ -101,8 +183,7 @@ class DistillationLoss(v8DetectionLoss):
             items (dict[str, torch.Tensor]): Detached per-term values; keys are the progress-bar and CSV columns.
         """
         (fg_mask, _, _, anchor_points, stride_tensor), loss, items = self.get_assigned_targets_and_loss(preds, batch)
-        terms = self.terms(preds, batch, fg_mask, self._assigned[2], anchor_points, stride_tensor)
-        self._assigned = None
+        terms = self.terms(preds, batch, fg_mask, self.assigner.target_scores, anchor_points, stride_tensor)
         items.update({k: v.detach() for k, v in terms.items()})
         loss = torch.cat([loss, torch.stack(list(terms.values()))]) if terms else loss
         return loss * preds["boxes"].shape[0], items
@@ -129,10 +210,10 @@ class DistillationLoss(v8DetectionLoss):
         Returns:
             (dict[str, torch.Tensor]): Scalar per active term.
         """
-        o, out = self.options, {}
+        o, ctx, out = self.options, self.context, {}
         teacher = self._teacher_output(preds) if o.needs_teacher else None
         ema = self._ema_output(batch["img"]) if o.needs_ema else None
-        sd_weight = self_distill.cosine_decay(self.step, self.total_steps)
+        sd_weight = self_distill.cosine_decay(ctx.step, ctx.total_steps)
         norm = target_scores.sum().clamp(min=1)  # Ultralytics' cls_loss normaliser, reused by kd_cls and kd_pdps
         if o.kd_cls:
             cls = self_distill.sd_cls_loss(teacher["scores"], preds["scores"], norm)
@@ -147,7 +228,7 @@ class DistillationLoss(v8DetectionLoss):
             pdps = gpd.pdps_loss(scores, target_scores, self.prior, o.kd_pdps, norm, self.class_weights)
             out["kd_pdps"] = pdps * self.hyp.cls  # in the units of cls_loss, which carries the same gain
         if o.kd_msfd:
-            alphas = gpd.msfd_warmup(self.step, self.batches_per_epoch, o.kd_msfd_warmup, len(preds["feats"]))
+            alphas = gpd.msfd_warmup(ctx.step, ctx.batches_per_epoch, o.kd_msfd_warmup, len(preds["feats"]))
             out["kd_msfd"] = o.kd_msfd * gpd.msfd_loss(ema["feats"], preds["feats"], alphas)
         if o.kd_temp:
             out["kd_temp"] = o.kd_temp * gpd.temporal_loss(ema["scores"], preds["scores"])
@@ -159,14 +240,8 @@ class DistillationLoss(v8DetectionLoss):
         return out
 
     def _teacher_output(self, preds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The frozen teacher's raw head output on this batch, taken once from the tap."""
-        output, self.teacher_tap.output = self.teacher_tap.output, None
-        if output is None:
-            raise RuntimeError(
-                "kd_cls/kd_dfl/kd_feat: the teacher did not run on this batch. These terms read the teacher output of "
-                "Ultralytics' DistillationModel forward; call the model on the batch dict (model(batch)), not the loss."
-            )
-        teacher = _raw(output)
+        """The frozen teacher's raw head output on this batch, from the context's tap."""
+        teacher = self.context.teacher.take()
         if teacher["scores"].shape != preds["scores"].shape:
             raise RuntimeError(
                 f"teacher predictions {tuple(teacher['scores'].shape)} do not match the student's "
@@ -174,12 +249,15 @@ class DistillationLoss(v8DetectionLoss):
             )
         return teacher
 
-    @torch.no_grad()
     def _ema_output(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The EMA teacher's raw head output on this batch (eval mode, no gradient)."""
-        if self.ema is None:
-            raise RuntimeError("kd_msfd/kd_temp need the trainer's EMA model; the trainer sets it before each batch")
-        return _raw(getattr(self.ema, "student_model", self.ema)(img))
+        """The EMA model's raw head output on this batch, from the context."""
+        ema = self.context.ema
+        if ema is None:
+            raise RuntimeError(
+                "kd_msfd/kd_temp need the EMA model's output on this batch; the trainer passes it to set_progress() "
+                "before each batch"
+            )
+        return ema_output(ema, img) if isinstance(ema, nn.Module) else ema  # a model: no trainer ran it (tests, bench)
 
 
 def attach_criterion(model: nn.Module, options: KDOptions, image_classes=None) -> DistillationLoss:

@@ -7,7 +7,8 @@ checkpoints, and rebuilds it from ``distill_model`` on resume. This trainer adds
 
 * early, clear errors for a missing/unreadable/incompatible teacher and for terms that need one;
 * the ``kd_*`` terms, as a criterion on the student (:class:`yolo_freq.engine.loss.DistillationLoss`) that reads the
-  teacher output of that same forward and, for the GPD terms, runs Ultralytics' EMA model as the EMA teacher;
+  teacher output of that same forward and, for the GPD terms, the output of Ultralytics' EMA model on the batch, which
+  this trainer computes before the forward;
 * the run position for the cosine and warm-up schedules, derived from ``epoch`` and the batch index only, so a
   resumed run continues the schedules exactly where its checkpoint left them.
 
@@ -23,7 +24,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, colorstr
 from ultralytics.utils.torch_utils import unwrap_model
 
-from yolo_freq.engine.loss import attach_criterion
+from yolo_freq.engine.loss import attach_criterion, ema_output
 from yolo_freq.engine.options import DistillationConfigError, KDOptions
 from yolo_freq.engine.teacher import check_compatible, check_teacher_file, load_teacher
 
@@ -82,12 +83,17 @@ class DistillationTrainer(DetectionTrainer):
         LOGGER.info(f"{colorstr('distillation:')} {', '.join(f'{t}={getattr(self.kd, t)}' for t in self.kd.active)}")
 
     def preprocess_batch(self, batch: dict) -> dict:
-        """Preprocess as Ultralytics does and tell the criterion the run position and the current EMA model.
+        """Preprocess as Ultralytics does, then hand the criterion the context of this batch: the run position and,
+        for ``kd_msfd``/``kd_temp``, the EMA model's output on the batch.
 
         The position is ``epoch * batches_per_epoch + batch index``; the batch index restarts with every epoch, so it
         is the same after ``resume=True`` as in an uninterrupted run, and with every new loader: Ultralytics' retry
         after running out of memory in the first epoch restarts it with a smaller batch. With ``time=``, Ultralytics
         re-estimates the number of epochs after each one; the schedule follows that estimate.
+
+        Ultralytics calls this inside the training step's ``autocast``, and nothing before the loss changes
+        ``batch["img"]`` or the EMA weights (they move after the backward pass): the EMA output computed here is the
+        one the loss would compute, at the same precision.
         """
         batch = super().preprocess_batch(batch)
         if self.kd_loss is not None:
@@ -97,5 +103,6 @@ class DistillationTrainer(DetectionTrainer):
             nb = len(self.train_loader)
             step = self.epoch * nb + self._kd_batch
             self._kd_batch += 1
-            self.kd_loss.set_progress(step, nb, self.epochs * nb, self.ema.ema if self.ema else None)
+            ema = ema_output(self.ema.ema, batch["img"]) if self.kd.needs_ema and self.ema else None
+            self.kd_loss.set_progress(step, nb, self.epochs * nb, ema)
         return batch
