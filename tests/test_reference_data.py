@@ -16,7 +16,7 @@ from helpers import _zip, issue_counts, make_image, tree_state, ultralytics_read
 
 from yolo_freq import cli
 from yolo_freq.data import ConversionError, ProblemsFound, convert, prepare
-from yolo_freq.reference import CompositeSpec, Golden, ReferenceError, compose, read_image
+from yolo_freq.reference import CompositeSpec, Golden, ReferenceError, compose, read_image, write_composite
 from yolo_freq.reference.patches import CHANNEL_MIXING, keep_channels_apart, reference_spec
 from yolo_freq.registry import find_bundled
 
@@ -227,3 +227,35 @@ def test_reference_entry_must_agree_with_channels():
         reference_spec({"reference": {"form": "colour6"}})
     with pytest.raises(ReferenceError, match="unknown keys"):
         reference_spec({"reference": {"composite": "grey3"}})
+
+
+@pytest.mark.parametrize("form", ["grey3", "colour6"])
+def test_training_augmentation_keeps_every_channel_of_a_composite_in_place(tmp_path, form):
+    """Through the whole training pipeline (mosaic, affine, flips; HSV and the BGR flip asked for), each output channel
+    carries its own input channel: flat channels of distinct values come out as the same mix of value and padding."""
+    import ultralytics.models.yolo  # noqa: F401  (as every trainer does; yolo-freq's trainer-side patches follow it)
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data.build import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    spec = CompositeSpec(form=form)
+    values = np.array([200, 50, 150, 30, 90, 240][: spec.channels], dtype=np.float64)  # one flat value per channel
+    for split in ("train", "val"):
+        (tmp_path / "images" / split).mkdir(parents=True)
+        (tmp_path / "labels" / split).mkdir(parents=True)
+        for i in range(4):
+            composite = np.ones((96, 96, spec.channels), np.uint8) * values.astype(np.uint8)
+            write_composite(tmp_path / "images" / split / f"{i}", composite)
+            (tmp_path / "labels" / split / f"{i}.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    data = {"path": str(tmp_path), "train": "images/train", "val": "images/val", "names": {0: "defect"}}
+    data.update(channels=spec.channels, reference=spec.to_dict())
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump(data))
+    data = check_det_dataset(str(tmp_path / "data.yaml"))
+    cfg = get_cfg(overrides={"imgsz": 64, "workers": 0, "bgr": 0.5, "hsv_h": 0.5, "degrees": 10})
+    ds = build_yolo_dataset(cfg, data["train"], 4, data, mode="train")
+    pad = 114.0
+    received = values[::-1] if spec.channels == 3 else values  # Ultralytics feeds 3-channel images as RGB, always
+    for i in range(12):
+        img = ds[i % len(ds)]["img"].numpy().astype(np.float64)  # (C, H, W) as the model receives it
+        weight = (img - pad) / (received - pad)[:, None, None]  # share of the channel's own value at each pixel
+        assert np.abs(weight - weight[0]).max() < 0.05, f"sample {i}: channels of the {form} composite were mixed"
