@@ -89,10 +89,11 @@ def register_trainer_selection() -> None:
     """Wrap Model.train so that distillation arguments select DistillationTrainer (CLI and Python alike)."""
     from ultralytics.engine.model import Model
 
-    if getattr(Model.train, "__wrapped__", None) is not None and Model.train.__name__ == "train_with_distillation":
+    if getattr(Model.train, "yolo_freq_patch", False):  # marked as reference.patches marks its wrappers
         return
     if "trainer" not in inspect.signature(Model.train).parameters:
         raise unsupported("yolo-freq selects its distillation trainer through Model.train(trainer=...)")
     from ultralytics.utils import checks
 
     Model.train = _make_train(Model.train, checks)
+    Model.train.yolo_freq_patch = True  # not __wrapped__, which Ultralytics' own decorators set too
