@@ -49,7 +49,6 @@ def model_cost(cfg: str, imgsz: int = 640) -> dict:
     which, unlike the ``thop`` count in Ultralytics' model summary, also sees functional convolutions and attention
     matrix products inside yolo-freq blocks.
     """
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
     from ultralytics.nn.tasks import DetectionModel
 
