@@ -16,7 +16,27 @@ from helpers import assert_fused, model_fuse, randomise
 from ultralytics.nn.modules import Conv, RepConv
 
 from yolo_freq import nn as blocks
-from yolo_freq.nn import CS, FDSA, FGPEM, MFA, C2fDSLKConv, DDConv, DSLKConv, GLAAttention, HaarDown, Inject
+from yolo_freq.nn import (
+    ADSCDC,
+    AFMM,
+    CS,
+    DAC,
+    FDSA,
+    FGPEM,
+    MFA,
+    SAMM,
+    C2fDSLKConv,
+    DDConv,
+    DSLKConv,
+    GLAAttention,
+    HaarDown,
+    Inject,
+    MPBlock,
+    MPConv,
+    PConv,
+    SSAMBlock,
+    SSAMStem,
+)
 
 SIZES = [(1, 1), (2, 3), (7, 7), (13, 25), (40, 40)]  # odd and tiny maps occur at P5 for imgsz 64..1280
 
@@ -107,6 +127,69 @@ CONTRACTS = {
         lambda hw: torch.randn(2, 16, *hw),
         lambda hw: (2, 24, half(hw[0]), half(hw[1])),
         lambda: torch.randn(1, 8, 8, 8),
+    ),
+    "HaarDown-grouped": Contract(
+        lambda: HaarDown(16, 32, "grouped"),
+        lambda hw: torch.randn(2, 16, *hw),
+        lambda hw: (2, 32, half(hw[0]), half(hw[1])),
+        lambda: torch.randn(1, 8, 8, 8),
+    ),
+    SSAMStem: Contract(
+        lambda: SSAMStem(3, 16),
+        lambda hw: torch.randn(2, 3, *hw),
+        lambda hw: (2, 16, half(half(hw[0])), half(half(hw[1]))),
+        lambda: torch.randn(1, 4, 8, 8),
+    ),
+    MPConv: Contract(
+        lambda: MPConv(16, 16),
+        lambda hw: torch.randn(2, 16, *hw),
+        lambda hw: (2, 16, *hw),
+        lambda: torch.randn(1, 8, 8, 8),
+    ),
+    MPBlock: Contract(
+        lambda: MPBlock(16, 16),
+        lambda hw: torch.randn(2, 16, *hw),
+        lambda hw: (2, 16, *hw),
+        lambda: torch.randn(1, 8, 8, 8),
+    ),
+    PConv: Contract(
+        lambda: PConv(16, 24),
+        lambda hw: torch.randn(2, 16, *hw),
+        lambda hw: (2, 24, *hw),
+        lambda: torch.randn(1, 8, 8, 8),
+    ),
+    DAC: Contract(
+        lambda: DAC(8, 8, morph=0),
+        lambda hw: torch.randn(2, 8, *hw),
+        lambda hw: (2, 8, *hw),
+        lambda: torch.randn(1, 4, 8, 8),
+    ),
+    "DAC-vertical": Contract(
+        lambda: DAC(8, 8, morph=1),
+        lambda hw: torch.randn(2, 8, *hw),
+        lambda hw: (2, 8, *hw),
+        lambda: torch.randn(1, 4, 8, 8),
+    ),
+    ADSCDC: Contract(
+        lambda: ADSCDC(8, 8), lambda hw: torch.randn(2, 8, *hw), lambda hw: (2, 8, *hw), lambda: torch.randn(1, 4, 8, 8)
+    ),
+    SAMM: Contract(
+        lambda: SAMM(32, 32),
+        lambda hw: torch.randn(2, 32, *hw),
+        lambda hw: (2, 32, *hw),
+        lambda: torch.randn(1, 16, 8, 8),
+    ),
+    AFMM: Contract(
+        lambda: AFMM(16, 16),
+        lambda hw: torch.randn(2, 16, *hw),
+        lambda hw: (2, 16, *hw),
+        lambda: torch.randn(1, 8, 8, 8),
+    ),
+    SSAMBlock: Contract(
+        lambda: SSAMBlock(32, 32),
+        lambda hw: torch.randn(2, 32, *hw),
+        lambda hw: (2, 32, *hw),
+        lambda: torch.randn(1, 16, 8, 8),
     ),
     MFA: Contract(  # P2..P5 for a P4 of size hw; out at P4
         lambda: MFA([8, 16, 24, 32], 16),
