@@ -15,7 +15,7 @@ from ultralytics.nn.modules import SPPF
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_freq import nn as blocks
-from yolo_freq.nn import CS, FDSA, FGPEM, MFA, BottleRep, DWT2d, HaarDown, IDWT2d, Inject
+from yolo_freq.nn import CS, FDSA, FGPEM, MFA, BottleRep, DWT2d, HaarDown, IDWT2d, Inject, LayerNorm2d
 from yolo_freq.registry import MODELS_DIR, ModelYAMLError
 
 MODELS = sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))  # every bundled family: a new YAML cannot skip these
@@ -44,7 +44,7 @@ def test_blocks_are_registered_with_the_right_channel_rules():
     from ultralytics.nn import tasks
 
     new = (MFA, FGPEM, Inject, CS, FDSA, HaarDown)
-    parts = (BottleRep, DWT2d, IDWT2d)  # parts of blocks, with (c, ...) signatures: not YAML names
+    parts = (BottleRep, DWT2d, IDWT2d, LayerNorm2d)  # parts of blocks, with (c, ...) signatures: not YAML names
     assert all(getattr(tasks, cls.__name__) is cls for cls in new)
     assert not any(hasattr(tasks, cls.__name__) for cls in parts)
     assert {FGPEM, CS, FDSA, HaarDown} <= set(blocks.BASE_BLOCKS) and {MFA, Inject} == set(blocks.MULTI_INPUT_BLOCKS)
@@ -82,6 +82,23 @@ def test_flagship_layout(models_n):
     fgpem = [m for m in layers if isinstance(m, FGPEM)]
     assert [m.f for m in inject] == [[fdsa[0].i, fgpem[0].i], [fdsa[1].i, fgpem[1].i]]
     assert not any(type(m).__name__ in ("C2fDSLKConv", "DDConv", "GLAAttention") for m in layers)
+
+
+@pytest.mark.parametrize(
+    "scale, widths",
+    [("n", (32, 64, 128, 256)), ("s", (48, 96, 192, 384)), ("m", (64, 128, 256, 512)), ("l", (96, 192, 384, 768))],
+)
+def test_s2_amnet_scales_are_the_authors_backbones(scale, widths):
+    """n, s, m, l = SSAMNet-T, S, B, L: stem to P2, 2 MPBlocks, then grouped Haar downsampling opening stages of
+    4 MPBlocks (P3), 4 SSAM blocks (P4), 2 SSAM blocks (P5), whatever the depth multiplier; the YOLO11 head reads
+    P3, P4 and the C2PSA output."""
+    layers = DetectionModel(f"s2-amnet-{scale}.yaml", verbose=False).model
+    stages = ["SSAMStem", *["MPBlock"] * 2, "HaarDown", *["MPBlock"] * 4, "HaarDown", *["SSAMBlock"] * 4]
+    stages += ["HaarDown", *["SSAMBlock"] * 2, "SPPF", "C2PSA"]
+    assert [type(m).__name__ for m in layers[:18]] == stages
+    assert [layers[i].c1 for i in (1, 4, 9, 14)] == list(widths)
+    assert all(m.form == "grouped" for m in layers if isinstance(m, HaarDown))
+    assert layers[-1].f == [23, 26, 29] and [layers[i].f for i in (19, 22)] == [[-1, 12], [-1, 7]]
 
 
 @pytest.mark.parametrize("name", MODELS)

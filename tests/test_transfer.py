@@ -17,6 +17,7 @@ from yolo_freq.registry import MODELS_DIR
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "deeppcb-sample"
 FAMILIES = sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
+YOLO11_BASED = {"s2-amnet"}  # SPPF + C2PSA + YOLO11's head: their source is a YOLO11 checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def loaded(source, cfg, nc=6):
 def test_every_tensor_of_every_shared_layer_lands_in_that_layer(yolov8s, family):
     target = loaded(yolov8s, f"{family}-s.yaml")
     plan = match_layers(yolov8s, target)
-    assert plan[-1].source == len(yolov8s.model) - 1  # Detect always
+    assert plan[-1].source == len(yolov8s.model) - 1 or family in YOLO11_BASED  # Detect, in every YOLOv8-based family
     for m in plan:
         if m.source is None or not yolov8s.model[m.source].state_dict():  # new, or nothing to load (Concat...)
             continue
@@ -188,3 +189,26 @@ def test_a_yolo_freq_checkpoint_into_a_stock_yaml(yolov8s):
             else src.state_dict()
         )
         assert all(torch.equal(mine[k], v) for k, v in theirs.items()), m
+
+
+def test_a_yolo11_checkpoint_into_s2_amnet():
+    """S2-AMNet is YOLO11-based: from yolo11n.pt its n scale takes SPPF, C2PSA, the neck and Detect, each tensor into
+    its own layer, except the first convolution of the neck block that reads P3 (64 channels in SSAMNet-T, 128 in
+    YOLO11n); the SSAMNet backbone is new."""
+    torch.manual_seed(2)
+    source = randomise(DetectionModel("yolo11n.yaml", nc=6, verbose=False)).eval()
+    target = loaded(source, "s2-amnet-n.yaml")
+    plan = {m.target: m for m in match_layers(source, target)}
+    assert [i for i, m in plan.items() if m.source is not None] == list(range(16, len(target.model)))
+    for i in range(16, len(target.model)):
+        m = plan[i]
+        src = source.model[m.source]
+        theirs = (
+            {f"{p}.{k}": v for p in m.parts for k, v in getattr(src, p).state_dict().items()}
+            if m.parts
+            else src.state_dict()
+        )
+        assert m.source == i - 7 and all(torch.equal(target.model[i].state_dict()[k], v) for k, v in theirs.items())
+    assert [i for i, m in plan.items() if m.parts] == [23] and plan[23].parts == ("cv2", "m")
+    rows, totals = transfer_table(source, "s2-amnet-n.yaml")
+    assert {r["type"] for r in rows if not r["source"]} == {"SSAMStem", "MPBlock", "HaarDown", "SSAMBlock"}

@@ -7,8 +7,9 @@ each layer's type, the shapes of all its tensors (so its input and output channe
 of its input and output feature maps (measured by one forward pass at 64 px: it tells a P3 layer from a P2 layer of
 the same shapes, which happen across scales), like a ``diff`` of two files; a Detect head matches another of the
 same input widths and strides whatever its class count. A target
-layer of another type can keep the parts it shares with the source layer in its place (``SHARED_PARTS``: a
-C2f-DSLKConv keeps a C2f's ``cv1`` and ``cv2``). The checkpoint is then handed to Ultralytics' own ``load`` with its
+layer of another type or input width can keep the parts it shares with the source layer in its place
+(``SHARED_PARTS``: a C2f-DSLKConv keeps a C2f's ``cv1`` and ``cv2``; a C3k2 whose input is wider or narrower keeps
+the source C3k2's ``cv2`` and bottlenecks). The checkpoint is then handed to Ultralytics' own ``load`` with its
 matched layers moved to the target's indices and everything else left out, so class re-mapping by name, the class
 branch rebuilt at the source width, the first convolution of another channel count and the "Transferred N/M items"
 line (which then counts the mapped tensors) all work as in Ultralytics.
@@ -27,7 +28,11 @@ from ultralytics.nn.modules import Detect
 from ultralytics.utils import LOGGER
 
 # (source type, target type) -> the children the target layer takes over from the source layer in its place
-SHARED_PARTS = {("C2f", "C2fDSLKConv"): ("cv1", "cv2"), ("C2fDSLKConv", "C2f"): ("cv1", "cv2")}
+SHARED_PARTS = {
+    ("C2f", "C2fDSLKConv"): ("cv1", "cv2"),
+    ("C2fDSLKConv", "C2f"): ("cv1", "cv2"),
+    ("C3k2", "C3k2"): ("cv2", "m"),  # a YOLO11 neck block reading a backbone level of another width: all but cv1
+}
 
 
 @dataclass
