@@ -1,5 +1,5 @@
 """Cost of models side by side: parameters, GFLOPs, interleaved CPU latency fused and unfused, ONNX export time,
-onnxruntime latency and parity, and what composing a golden-template input adds."""
+onnxruntime latency and parity, peak inference memory, and what composing a golden-template input adds."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 
 from yolo_freq.paths import MODELS_DIR
 
-from .measure import interleaved_median_ms, model_cost
+from .measure import interleaved_median_ms, model_cost, peak_inference_mb
 from .measure import threads as torch_threads
 
 BASELINE = "yolov8"
@@ -73,6 +73,7 @@ def cost_rows(
     with torch_threads(threads), torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
         for name in bar:
             row = model_cost(name, 640)  # params and GFLOPs at the conventional 640
+            row["peak_MB"] = peak_inference_mb(name, imgsz, threads)
             yolo = YOLO(name)
             unfused = yolo.model.float().eval()
             fused = copy.deepcopy(unfused).fuse(verbose=False)
@@ -143,4 +144,5 @@ def cost_columns(baseline: str, composing: bool = False) -> dict:
         "export_s": "ONNX export s",
         "onnxruntime_ms": "ORT ms",
         "onnx_max_abs_diff": "ORT max abs diff",
+        "peak_MB": "peak MB (1 image)",
     } | (COMPOSE_COLUMNS if composing else {})

@@ -1,10 +1,12 @@
 """Measuring helpers shared by the benchmark and ``yolo-freq info``: interleaved wall-clock timing, thread
-settings, and a model's parameters and GFLOPs."""
+settings, a model's parameters and GFLOPs, and the peak memory of one inference."""
 
 from __future__ import annotations
 
 import contextlib
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -60,3 +62,41 @@ def model_cost(cfg: str, imgsz: int = 640) -> dict:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, imgsz, imgsz))
     return {"model": cfg, "params_M": params / 1e6, "gflops": counter.get_total_flops() / 1e9, "imgsz": imgsz}
+
+
+_PEAK_SCRIPT = """
+import ctypes, re, sys, torch
+import yolo_freq
+from ultralytics.nn.tasks import DetectionModel
+
+def mb(key):
+    return int(re.search(key + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) / 1024
+
+cfg, imgsz, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+model = DetectionModel(cfg, verbose=False).eval().fuse(verbose=False)
+x = torch.rand(1, 3, imgsz, imgsz)
+with torch.no_grad():
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # return what building the model freed (its stride probe), not counted
+    open("/proc/self/clear_refs", "w").write("5")  # reset the resident-set high-water mark to the current size
+    before = mb("VmRSS")
+    model(x)
+    print(mb("VmHWM") - before)
+"""
+
+
+def peak_inference_mb(cfg: str, imgsz: int = 640, threads: int = 1) -> float:
+    """Memory (MB) one fused inference of one ``imgsz`` image adds at its peak, in a fresh process.
+
+    The process's resident-set high-water mark is reset just before the forward (Linux ``/proc/self/clear_refs``)
+    and read after it, so the figure is everything the forward allocated at once: activations, and scratch
+    buffers of operators such as grid_sample. A fresh process per model, so that memory an earlier model freed
+    into the allocator cannot hide this one's. NaN where /proc does not offer this (not Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return float("nan")
+    args = [sys.executable, "-c", _PEAK_SCRIPT, str(cfg), str(imgsz), str(threads)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"measuring the peak memory of {cfg} failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
