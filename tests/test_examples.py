@@ -135,6 +135,27 @@ def test_reference_benchmark_converts_four_forms_and_runs_the_registered_compari
         build_parser().parse_args(shlex.split(call))
 
 
+def test_s2_amnet_benchmark_reuses_the_reference_studys_yolov8n_runs_and_prices_both_haar_forms(tmp_path):
+    src, out = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out"
+    calls = _run_script("bench_s2_amnet_cpu.sh", *_fake_tools(tmp_path, "yolo-freq"), src, out)
+    assert calls[0] == f"convert {out}/raw --format deeppcb --out {out}/plain --exist-ok"  # as bench_reference_cpu.sh
+    assert calls[1] == (
+        f"bench yolov8n.yaml yolo11n.yaml s2-amnet-n.yaml --imgsz 320 --runs 10 --out {out}/s2-amnet"
+        f" --data {out}/plain/data.yaml --train --epochs 30 --train-imgsz 320 --batch 16 --seeds 0 1 2 --device cpu"
+        " --no-val"
+    )
+    assert calls[3] == (
+        f"bench yolo11s.yaml s2-amnet-s.yaml {out}/s2-amnet-dense-s.yaml --imgsz 640 --runs 20 --threads 2"
+        f" --out {out}/s2-amnet-cost-s"
+    )
+    assert len(calls) == 4 and (out / "s2-amnet" / "runs").resolve() == (out / "runs").resolve()
+    dense = (out / "s2-amnet-dense.yaml").read_text()
+    grouped = (ROOT / "cfg" / "models" / "s2-amnet.yaml").read_text()
+    assert dense.count("HaarDown, [") == grouped.count('"grouped"]') == 3 and '"grouped"' not in dense
+    for call in calls:
+        build_parser().parse_args(shlex.split(call))
+
+
 def test_warm_start_benchmark_splits_three_ways_and_reuses_its_runs(tmp_path):
     src, out = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out"
     for g in ("13000", "20085"):  # boards the fake layout lacks: source and target boards
