@@ -21,6 +21,7 @@ from yolo_freq.nn import (
     AFMM,
     CS,
     DAC,
+    FADSF,
     FDSA,
     FGPEM,
     MFA,
@@ -199,6 +200,12 @@ CONTRACTS = {
         ],
         lambda hw: (2, 16, *hw),
         lambda: [torch.randn(1, 8, 8, 8)] * 4,
+    ),
+    FADSF: Contract(  # [deeper at half size, lateral]
+        lambda: FADSF([16, 8], 12),
+        lambda hw: [torch.randn(2, 16, half(hw[0]), half(hw[1])), torch.randn(2, 8, *hw)],
+        lambda hw: (2, 12, *hw),
+        lambda: [torch.randn(1, 8, 4, 4), torch.randn(1, 8, 8, 8)],
     ),
     Inject: Contract(  # [local, global at half size]
         lambda: Inject([8, 16], 12),

@@ -6,6 +6,7 @@ from .cs import CS, BottleRep
 from .dac import DAC
 from .ddconv import DDConv, FrFTConv
 from .dslk_conv import C2fDSLKConv, DSLKConv
+from .fadsf import FADSF
 from .fdsa import FDSA
 from .fgpem import FGPEM
 from .gla_attention import GLAAttention
@@ -29,7 +30,7 @@ BASE_BLOCKS = (
 # Of those, the ones that also take a repeat count n as their third argument.
 REPEAT_BLOCKS = (C2fDSLKConv,)
 # Blocks with a list of inputs (YAML `from: [i, j, ...]`), built as (c1_list, c2, ...) with c2 width-scaled.
-MULTI_INPUT_BLOCKS = (MFA, Inject)
+MULTI_INPUT_BLOCKS = (MFA, Inject, FADSF)
 # The names a model YAML row may use. The other classes (FrFTConv, BottleRep, DWT2d, IDWT2d, LayerNorm2d) are parts
 # of these, with signatures (c, ...) that Ultralytics' channel bookkeeping cannot follow, so they are not YAML names.
 YAML_BLOCKS = (*BASE_BLOCKS, *MULTI_INPUT_BLOCKS)
@@ -49,6 +50,7 @@ __all__ = (
     "SSAMBlock",
     "SSAMStem",
     "CS",
+    "FADSF",
     "FDSA",
     "FGPEM",
     "MFA",
