@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from yolo_freq.registry import DATASETS_DIR
+from yolo_freq.registry import DATASETS_DIR, MODELS_DIR
 
 DEMO_VAL = DATASETS_DIR / "pcb-demo" / "images" / "val"
 
@@ -106,3 +106,14 @@ def test_onnx_export_matches_pytorch(trained, offline_env, tmp_path, imgsz):
     score_err = np.abs(onnx_out[:, 4:] - torch_out[:, 4:]).max()
     assert box_err <= 1e-2, f"boxes differ by {box_err} px"
     assert score_err <= 1e-4, f"scores differ by {score_err}"
+
+
+@pytest.mark.parametrize("family", sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
+def test_every_family_trains_and_validates_from_stock_yolo(family, tmp_path, offline_env):
+    """`yolo train` by bare name for every bundled family, validating the final weights as Ultralytics does after
+    training. (Every family's ONNX export through Ultralytics' exporter: test_models_extra.py.)"""
+    args = f"train model={family}-n.yaml data=pcb-demo.yaml epochs=1 imgsz=64 batch=4 workers=0 plots=False seed=0"
+    proc = yolo([*args.split(), f"project={tmp_path}", "name=run"], cwd=tmp_path, env=offline_env)
+    best = tmp_path / "run" / "weights" / "best.pt"
+    assert best.is_file() and f"{family}-n summary" in proc.stdout + proc.stderr
+    assert "mAP50-95" in proc.stdout + proc.stderr  # the final validation ran
