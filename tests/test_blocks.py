@@ -21,6 +21,7 @@ from yolo_freq.nn import (
     AFMM,
     CS,
     DAC,
+    DGAE,
     FADSF,
     FDSA,
     FGPEM,
@@ -127,6 +128,19 @@ CONTRACTS = {
         lambda: HaarDown(16, 24),
         lambda hw: torch.randn(2, 16, *hw),
         lambda hw: (2, 24, half(hw[0]), half(hw[1])),
+        lambda: torch.randn(1, 8, 8, 8),
+    ),
+    DGAE: Contract(
+        lambda: DGAE(16, 16),
+        lambda hw: torch.randn(2, 16, *hw),
+        lambda hw: (2, 16, *hw),
+        lambda: torch.randn(1, 8, 8, 8),
+        lambda m: _ones(m.cv.bn.weight),
+    ),
+    "DGAE-proj": Contract(
+        lambda: DGAE(16, 24),
+        lambda hw: torch.randn(2, 16, *hw),
+        lambda hw: (2, 24, *hw),
         lambda: torch.randn(1, 8, 8, 8),
     ),
     "HaarDown-grouped": Contract(

@@ -15,7 +15,20 @@ from ultralytics.nn.modules import SPPF
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_freq import nn as blocks
-from yolo_freq.nn import CS, FADSF, FDSA, FGPEM, MFA, BottleRep, DWT2d, HaarDown, IDWT2d, Inject, LayerNorm2d
+from yolo_freq.nn import (
+    CS,
+    FADSF,
+    FDSA,
+    FGPEM,
+    MFA,
+    BottleRep,
+    DeformConv,
+    DWT2d,
+    HaarDown,
+    IDWT2d,
+    Inject,
+    LayerNorm2d,
+)
 from yolo_freq.registry import MODELS_DIR, ModelYAMLError
 
 MODELS = sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))  # every bundled family: a new YAML cannot skip these
@@ -44,10 +57,18 @@ def test_blocks_are_registered_with_the_right_channel_rules():
     from ultralytics.nn import tasks
 
     new = (MFA, FGPEM, Inject, CS, FDSA, HaarDown, FADSF)
-    parts = (BottleRep, DWT2d, IDWT2d, LayerNorm2d)  # parts of blocks, with (c, ...) signatures: not YAML names
+    parts = (
+        BottleRep,
+        DWT2d,
+        IDWT2d,
+        LayerNorm2d,
+        DeformConv,
+    )  # parts of blocks, with (c, ...) signatures: not YAML names
     assert all(getattr(tasks, cls.__name__) is cls for cls in new)
     assert not any(hasattr(tasks, cls.__name__) for cls in parts)
-    assert {FGPEM, CS, FDSA, HaarDown} <= set(blocks.BASE_BLOCKS) and {MFA, Inject, FADSF} == set(blocks.MULTI_INPUT_BLOCKS)
+    assert {FGPEM, CS, FDSA, HaarDown} <= set(blocks.BASE_BLOCKS) and {MFA, Inject, FADSF} == set(
+        blocks.MULTI_INPUT_BLOCKS
+    )
     assert {*new, *parts} <= set(torch.serialization.get_safe_globals())  # parts too: checkpoints pickle them
 
 

@@ -5,6 +5,7 @@ from .afmm import AFMM
 from .cs import CS, BottleRep
 from .dac import DAC
 from .ddconv import DDConv, FrFTConv
+from .dgae import DGAE, DeformConv
 from .dslk_conv import C2fDSLKConv, DSLKConv
 from .fadsf import FADSF
 from .fdsa import FDSA
@@ -24,14 +25,14 @@ from .wavelet import DWT2d, IDWT2d
 BASE_BLOCKS = (
     *(DDConv, DSLKConv, GLAAttention, C2fDSLKConv),  # PCB-FS
     *(FGPEM, CS),  # SD-GASNet
-    FDSA,  # DynaWave-Net
+    *(FDSA, DGAE),  # DynaWave-Net (and FADSF, below)
     *(SSAMStem, MPConv, MPBlock, HaarDown, PConv, DAC, ADSCDC, SAMM, AFMM, SSAMBlock),  # S2-AMNet
 )
 # Of those, the ones that also take a repeat count n as their third argument.
 REPEAT_BLOCKS = (C2fDSLKConv,)
 # Blocks with a list of inputs (YAML `from: [i, j, ...]`), built as (c1_list, c2, ...) with c2 width-scaled.
 MULTI_INPUT_BLOCKS = (MFA, Inject, FADSF)
-# The names a model YAML row may use. The other classes (FrFTConv, BottleRep, DWT2d, IDWT2d, LayerNorm2d) are parts
+# The names a model YAML row may use. The other classes (FrFTConv, BottleRep, DWT2d, IDWT2d, LayerNorm2d, DeformConv) are parts
 # of these, with signatures (c, ...) that Ultralytics' channel bookkeeping cannot follow, so they are not YAML names.
 YAML_BLOCKS = (*BASE_BLOCKS, *MULTI_INPUT_BLOCKS)
 # Blocks with an inference-time reparameterisation, applied by model.fuse(). MFA and CS (BottleRep) are built from
@@ -42,6 +43,8 @@ __all__ = (
     "ADSCDC",
     "AFMM",
     "DAC",
+    "DGAE",
+    "DeformConv",
     "SAMM",
     "LayerNorm2d",
     "MPBlock",
