@@ -219,3 +219,31 @@ def _voc_folder(root: Path) -> Path:
 
 def _coco_doc(images: list[dict], annotations: list[dict], categories: list[dict]) -> dict:
     return {"info": {}, "licenses": [], "images": images, "annotations": annotations, "categories": categories}
+
+
+HW = {2: "h", 3: "w"}  # dynamic height and width axes of an NCHW tensor
+
+
+def onnx_session(module: torch.nn.Module, inputs: dict, path, dynamic_axes: dict):
+    """Export ``module``, called with the tensors of ``inputs`` in order, through the legacy (TorchScript-tracing)
+    exporter Ultralytics uses, at opset 17 with ``dynamic_axes`` (keyed by input names and the output name ``y``),
+    and return an onnxruntime session on it."""
+    import inspect
+    import warnings
+
+    import onnxruntime as ort
+
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings of input checks, deprecation notices
+        torch.onnx.export(
+            module,
+            tuple(inputs.values()),
+            str(path),
+            opset_version=17,
+            input_names=list(inputs),
+            output_names=["y"],
+            dynamic_axes=dynamic_axes,
+            **legacy,
+        )
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -1,12 +1,10 @@
 """ADSCDC: the exportable form against the dynamic one, the central-difference identity, the expert mixing, ONNX
 export, any feature size and the block contract (also in test_blocks.py once registered)."""
 
-import inspect
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import HW, onnx_session
 
 from yolo_freq.nn.adscdc import ADSCDC, adaptive_avg_pool
 
@@ -117,31 +115,12 @@ def test_bad_arguments_and_the_wrong_input_width_are_clear_errors():
             ADSCDC(**kwargs)
 
 
-def onnx_export(m: torch.nn.Module, x: torch.Tensor, path) -> None:
-    """The legacy (TorchScript-tracing) exporter, opset 17, with dynamic H and W."""
-    kwargs = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-    axes = {2: "h", 3: "w"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings of the input check and deprecation notices
-        torch.onnx.export(
-            m,
-            (x,),
-            str(path),
-            opset_version=17,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": axes, "y": axes},
-            **kwargs,
-        )
-
-
 def test_onnx_export_matches_pytorch_at_other_sizes(tmp_path):
     """Traced at 12 x 9 (divisible by 3), run where 3 divides neither side, and at sizes smaller than the kernel."""
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     m = randomised()
-    onnx_export(m, torch.randn(2, 8, 12, 9), tmp_path / "adscdc.onnx")
-    session = ort.InferenceSession(str(tmp_path / "adscdc.onnx"), providers=["CPUExecutionProvider"])
+    session = onnx_session(m, {"x": torch.randn(2, 8, 12, 9)}, tmp_path / "adscdc.onnx", {"x": HW, "y": HW})
     for hw in [(13, 25), (20, 14), (2, 1)]:
         x = torch.randn(2, 8, *hw)
         with torch.no_grad():

@@ -1,10 +1,9 @@
 """AFMM (S2-AMNet's adaptive frequency mixing): the complex MLP against a direct complex-tensor reference, the export
 path (DFT matrices, real arithmetic) against the FFT path, and an ONNX export with dynamic H, W against PyTorch."""
 
-import inspect
-
 import pytest
 import torch
+from helpers import HW, onnx_session
 
 from yolo_freq.nn.afmm import AFMM
 
@@ -117,24 +116,12 @@ class _Wrapper(torch.nn.Module):
 
 @pytest.mark.filterwarnings("ignore")  # the legacy exporter's deprecation and tracer warnings
 def test_onnx_export_with_dynamic_axes_matches_pytorch(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
     model = _Wrapper().eval()
     for p in model.afmm.parameters():
         p.data.normal_()
-    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-    f = tmp_path / "afmm.onnx"
-    torch.onnx.export(
-        model,
-        (torch.randn(1, 3, 10, 12),),
-        str(f),
-        opset_version=17,
-        input_names=["x"],
-        output_names=["y"],
-        dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}},
-        **legacy,
-    )
-    session = ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+    session = onnx_session(model, {"x": torch.randn(1, 3, 10, 12)}, tmp_path / "afmm.onnx", {"x": HW, "y": HW})
     for hw in [(16, 14), (9, 13), (7, 10)]:  # even, odd, mixed; none the traced size
         x = torch.randn(1, 3, *hw)
         with torch.no_grad():

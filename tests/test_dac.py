@@ -1,13 +1,12 @@
 """DAC: the deformable axial convolution against a per-tap reference, its running-sum offsets, border clamping, the
 plain-conv limit, ONNX export, any feature size and the block contract (also in test_blocks.py once registered)."""
 
-import inspect
 import math
-import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import HW, onnx_session
 
 from yolo_freq.nn.dac import DAC, cumulative_taps
 
@@ -155,31 +154,12 @@ def test_bad_arguments_and_the_wrong_input_width_are_clear_errors():
             DAC(**kwargs)
 
 
-def onnx_export(m: torch.nn.Module, x: torch.Tensor, path) -> None:
-    """The legacy (TorchScript-tracing) exporter, opset 17, with dynamic H and W."""
-    kwargs = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-    axes = {2: "h", 3: "w"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings of the input check and deprecation notices
-        torch.onnx.export(
-            m,
-            (x,),
-            str(path),
-            opset_version=17,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": axes, "y": axes},
-            **kwargs,
-        )
-
-
 @pytest.mark.parametrize("morph", [0, 1])
 def test_onnx_export_matches_pytorch_at_other_sizes(morph, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     m = randomised(morph, d=4)
-    onnx_export(m, torch.randn(2, 4, 10, 12), tmp_path / "dac.onnx")
-    session = ort.InferenceSession(str(tmp_path / "dac.onnx"), providers=["CPUExecutionProvider"])
+    session = onnx_session(m, {"x": torch.randn(2, 4, 10, 12)}, tmp_path / "dac.onnx", {"x": HW, "y": HW})
     for hw in [(13, 25), (20, 14), (1, 1)]:
         x = torch.randn(2, 4, *hw)
         with torch.no_grad():

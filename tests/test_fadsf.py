@@ -2,12 +2,10 @@
 functional reference, gradients, bf16 and channels_last, an ONNX export with dynamic sizes against PyTorch, the
 errors, and a YOLOv8-style model whose top-down Upsample + Concat pairs are FADSFs."""
 
-import inspect
-
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import randomise
+from helpers import HW, onnx_session, randomise
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_freq.nn.fadsf import FADSF
@@ -120,21 +118,11 @@ class _Wrapper(torch.nn.Module):
 
 @pytest.mark.filterwarnings("ignore")  # the legacy exporter's deprecation and tracer warnings
 def test_onnx_export_with_dynamic_sizes_matches_pytorch(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     model = _Wrapper(randomised()).eval()
-    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-    f = tmp_path / "fadsf.onnx"
-    torch.onnx.export(
-        model,
-        tuple(inputs((10, 12), b=1)),
-        str(f),
-        opset_version=17,
-        input_names=["deep", "wave"],
-        output_names=["y"],
-        dynamic_axes={"deep": {2: "hd", 3: "wd"}, "wave": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}},
-        **legacy,
-    )
-    session = ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+    deep, wave = inputs((10, 12), b=1)
+    dynamic = {"deep": {2: "hd", 3: "wd"}, "wave": HW, "y": HW}
+    session = onnx_session(model, {"deep": deep, "wave": wave}, tmp_path / "fadsf.onnx", dynamic)
     for hw in [(16, 14), (13, 25)]:  # even, and odd sides (the crop); neither the traced size
         deep, wave = inputs(hw, b=1, seed=2)
         with torch.no_grad():
