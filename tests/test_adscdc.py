@@ -106,7 +106,7 @@ def test_bad_arguments_and_the_wrong_input_width_are_clear_errors():
     with pytest.raises(ValueError, match=r"^ADSCDC was built for input \(B, 8, H, W\)"):
         ADSCDC(8, 8)(torch.randn(1, 4, 8, 8))
     for kwargs, match in [
-        (dict(c1=8, c2=16), "c2 must equal c1"),
+        (dict(c1=8, c2=16), "c2=16 must equal c1=8"),
         (dict(c1=8, c2=8, k=4), "'k' must be an odd integer >= 3"),
         (dict(c1=8, c2=8, experts=0), "'experts' must be an integer >= 1"),
         (dict(c1=8, c2=8, r=0), "'r' must be an integer >= 1"),

@@ -112,8 +112,8 @@ def test_stem_reaches_stride_4_without_a_final_activation():
     [
         (lambda: SAMM(24, 24), "SAMM: c1=24 must be divisible by 16"),
         (lambda: SSAMBlock(40, 40), "SSAMBlock: c1=40 must be divisible by 16"),
-        (lambda: SSAMBlock(32, 64), "SSAMBlock: is residual, so c2 must equal c1"),
-        (lambda: MPBlock(16, 32), "MPBlock: is residual"),
+        (lambda: SSAMBlock(32, 64), "SSAMBlock: c2=64 must equal c1=32 \\(it is residual"),
+        (lambda: MPBlock(16, 32), "MPBlock: c2=32 must equal c1=16"),
         (lambda: MPConv(18, 18), "MPConv: c1=18 must be divisible by 4"),
         (lambda: PConv(6, 8), "PConv: c1=6 must be divisible by 4"),
         (lambda: HaarDown(16, 24, "grouped"), "HaarDown: c2=24 must be divisible by 16"),

@@ -16,6 +16,15 @@ def check_int(block: str, name: str, value, minimum: int = 1, odd: bool = False)
     return value
 
 
+def check_same_width(block: str, c1, c2, why: str) -> int:
+    """Return c1 if c1 and c2 are integers >= 1 and equal (a block that keeps its width), else raise a ValueError."""
+    check_int(block, "c1", c1)
+    check_int(block, "c2", c2)
+    if c1 != c2:
+        raise ValueError(f"{block}: c2={c2} must equal c1={c1} ({why}; add a Conv after it to change the width)")
+    return c1
+
+
 def check_divisible(block: str, name: str, value: int, divisor: int, why: str) -> None:
     """Raise a ValueError if `value` is not a multiple of `divisor`."""
     if value % divisor:

@@ -5,7 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from ultralytics.nn.modules import Conv
 
-from ._validate import check_channels, check_int
+from ._validate import check_channels, check_int, check_same_width
 
 
 def _bins(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
@@ -68,13 +68,10 @@ class ADSCDC(nn.Module):
 
     def __init__(self, c1: int, c2: int, k: int = 3, experts: int = 4, r: int = 4):
         super().__init__()
-        check_int("ADSCDC", "c1", c1)
-        check_int("ADSCDC", "c2", c2)
+        check_same_width("ADSCDC", c1, c2, "it is depthwise")
         check_int("ADSCDC", "k", k, 3, odd=True)
         check_int("ADSCDC", "experts", experts)
         check_int("ADSCDC", "r", r)
-        if c1 != c2:
-            raise ValueError(f"ADSCDC: is depthwise, so c2 must equal c1 (got c1={c1}, c2={c2})")
         self.c1, self.k, self.g = c1, k, experts
         hidden = max(c1 // r, 8)
         self.expert = nn.Parameter(torch.empty(experts, c1, k, k).uniform_(-1 / k, 1 / k))

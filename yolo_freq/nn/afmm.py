@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_channels, check_divisible, check_int
+from ._validate import check_channels, check_divisible, check_int, check_same_width
 
 
 def _angles(rows, cols, n, device=None) -> torch.Tensor:
@@ -79,14 +79,8 @@ class AFMM(nn.Module):
 
     def __init__(self, c1: int, c2: int, groups: int = 4):
         super().__init__()
-        check_int("AFMM", "c1", c1)
-        check_int("AFMM", "c2", c2)
+        check_same_width("AFMM", c1, c2, "it masks the input's spectrum channel by channel and has no projection")
         check_int("AFMM", "groups", groups)
-        if c1 != c2:
-            raise ValueError(
-                f"AFMM: c2={c2} must equal c1={c1} (the block masks the input's spectrum channel by channel and has "
-                f"no projection; add a Conv after it to change the width)"
-            )
         check_divisible("AFMM", "c1", c1, groups, f"the complex MLP is block-diagonal in groups={groups} groups")
         self.c1, self.groups = c1, groups
         d = c1 // groups

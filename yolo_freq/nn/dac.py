@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_channels, check_int
+from ._validate import check_channels, check_int, check_same_width
 
 
 def cumulative_taps(k: int) -> torch.Tensor:
@@ -70,11 +70,8 @@ class DAC(nn.Module):
 
     def __init__(self, c1: int, c2: int, morph: int = 0, k: int = 9):
         super().__init__()
-        check_int("DAC", "c1", c1)
-        check_int("DAC", "c2", c2)
+        check_same_width("DAC", c1, c2, "it is depthwise")
         check_int("DAC", "k", k, 3, odd=True)
-        if c1 != c2:
-            raise ValueError(f"DAC: is depthwise, so c2 must equal c1 (got c1={c1}, c2={c2})")
         if isinstance(morph, bool) or morph not in (0, 1):
             raise ValueError(f"DAC: argument 'morph' must be 0 (taps along x) or 1 (taps along y), got {morph!r}")
         self.c1, self.morph, self.k = c1, morph, k

@@ -4,14 +4,7 @@ import torch
 import torch.nn as nn
 from ultralytics.nn.modules import Conv
 
-from ._validate import check_channels, check_divisible, check_int
-
-
-def _check_same(block: str, c1: int, c2: int) -> None:
-    check_int(block, "c1", c1)
-    check_int(block, "c2", c2)
-    if c1 != c2:
-        raise ValueError(f"{block}: is residual, so c2 must equal c1 (got c1={c1}, c2={c2})")
+from ._validate import check_channels, check_divisible, check_int, check_same_width
 
 
 class MPConv(nn.Module):
@@ -33,7 +26,7 @@ class MPConv(nn.Module):
 
     def __init__(self, c1: int, c2: int):
         super().__init__()
-        _check_same("MPConv", c1, c2)
+        check_same_width("MPConv", c1, c2, "it is depthwise")
         check_divisible("MPConv", "c1", c1, 4, "it splits the channels into four paths")
         self.c1, d = c1, c1 // 4
         self.convs = nn.ModuleList(Conv(d, d, 3, g=d, act=False) for _ in range(4))
@@ -67,7 +60,7 @@ class MPBlock(nn.Module):
 
     def __init__(self, c1: int, c2: int, e: int = 4):
         super().__init__()
-        _check_same("MPBlock", c1, c2)
+        check_same_width("MPBlock", c1, c2, "it is residual")
         check_int("MPBlock", "e", e, 2)
         self.c1, hidden = c1, e * c1
         self.cv1 = Conv(c1, hidden, 1, act=nn.GELU())

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-from ._validate import check_channels, check_divisible, check_int
+from ._validate import check_channels, check_divisible, check_same_width
 from .adscdc import ADSCDC
 from .dac import DAC
 from .pconv import PConv
@@ -30,10 +30,7 @@ class SAMM(nn.Module):
 
     def __init__(self, c1: int, c2: int):
         super().__init__()
-        check_int("SAMM", "c1", c1)
-        check_int("SAMM", "c2", c2)
-        if c1 != c2:
-            raise ValueError(f"SAMM: modulates its input, so c2 must equal c1 (got c1={c1}, c2={c2})")
+        check_same_width("SAMM", c1, c2, "its output modulates its input")
         check_divisible("SAMM", "c1", c1, 16, "four chunks of c1 / 4, each split into four PConv branches")
         self.c1, d = c1, c1 // 4
         self.ops = nn.ModuleList((PConv(d, d), DAC(d, d, morph=0), DAC(d, d, morph=1), ADSCDC(d, d)))

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-from ._validate import check_channels, check_divisible, check_int
+from ._validate import check_channels, check_divisible, check_same_width
 from .afmm import AFMM
 from .samm import SAMM
 
@@ -50,10 +50,7 @@ class SSAMBlock(nn.Module):
 
     def __init__(self, c1: int, c2: int):
         super().__init__()
-        check_int("SSAMBlock", "c1", c1)
-        check_int("SSAMBlock", "c2", c2)
-        if c1 != c2:
-            raise ValueError(f"SSAMBlock: is residual, so c2 must equal c1 (got c1={c1}, c2={c2})")
+        check_same_width("SSAMBlock", c1, c2, "it is residual")
         check_divisible("SSAMBlock", "c1", c1, 16, "SAMM splits it into four chunks of four PConv branches")
         self.c1 = c1
         self.norm1, self.samm = LayerNorm2d(c1), SAMM(c1, c1)
