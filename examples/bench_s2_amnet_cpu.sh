@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# S2-AMNet on the CPU: s2-amnet-n against YOLO11n (its counterpart: same neck and head) and YOLOv8n, from scratch,
+# S2-AMNet on the CPU: s2-amnet-n and YOLOv8n against YOLO11n (its counterpart: same neck and head), from scratch,
 # on the split of the other CPU studies (split_deeppcb_by_board.sh: val = boards 77000 and 92000, 211 images; train =
 # every 4th image of the other five boards, 198 images), the inspected images alone. Shares OUT with
 # bench_reference_cpu.sh: its completed YOLOv8n runs on the same data and recipe are evaluated, not retrained.
@@ -14,7 +14,7 @@ SEEDS=${*:-0 1 2}
 yolo-freq convert "$OUT/raw" --format deeppcb --out "$OUT/plain" --exist-ok
 mkdir -p "$OUT/runs" "$OUT/s2-amnet"
 ln -sfn "$(cd "$OUT/runs" && pwd)" "$OUT/s2-amnet/runs"
-yolo-freq bench yolov8n.yaml yolo11n.yaml s2-amnet-n.yaml --imgsz 320 --runs 10 --out "$OUT/s2-amnet" \
+yolo-freq bench yolo11n.yaml s2-amnet-n.yaml yolov8n.yaml --imgsz 320 --runs 10 --out "$OUT/s2-amnet" \
   --data "$OUT/plain/data.yaml" --train --epochs "$EPOCHS" --train-imgsz 320 --batch 16 --seeds $SEEDS --device cpu --no-val
 # Cost beside YOLO11 at 640 px (the target: at most 2x YOLO11 of the same scale on this CPU), with HaarDown's dense
 # form in place of the paper's grouped one as a third row (the same YAML, the form argument removed).

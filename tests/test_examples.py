@@ -140,7 +140,7 @@ def test_s2_amnet_benchmark_reuses_the_reference_studys_yolov8n_runs_and_prices_
     calls = _run_script("bench_s2_amnet_cpu.sh", *_fake_tools(tmp_path, "yolo-freq"), src, out)
     assert calls[0] == f"convert {out}/raw --format deeppcb --out {out}/plain --exist-ok"  # as bench_reference_cpu.sh
     assert calls[1] == (
-        f"bench yolov8n.yaml yolo11n.yaml s2-amnet-n.yaml --imgsz 320 --runs 10 --out {out}/s2-amnet"
+        f"bench yolo11n.yaml s2-amnet-n.yaml yolov8n.yaml --imgsz 320 --runs 10 --out {out}/s2-amnet"
         f" --data {out}/plain/data.yaml --train --epochs 30 --train-imgsz 320 --batch 16 --seeds 0 1 2 --device cpu"
         " --no-val"
     )
