@@ -156,6 +156,25 @@ def test_s2_amnet_benchmark_reuses_the_reference_studys_yolov8n_runs_and_prices_
         build_parser().parse_args(shlex.split(call))
 
 
+def test_dynawave_benchmark_screens_both_placements_and_prices_them_beside_yolov8(tmp_path):
+    src, out = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out"
+    calls = _run_script("bench_dynawave_cpu.sh", *_fake_tools(tmp_path, "yolo-freq"), src, out)
+    variant = ROOT / "examples" / "dynawave_placement" / "dynawave-p4p5"
+    assert calls[0] == f"convert {out}/raw --format deeppcb --out {out}/plain --exist-ok"  # as bench_reference_cpu.sh
+    assert calls[1] == (
+        f"bench yolov8n.yaml dynawave-n.yaml {variant}-n.yaml --imgsz 320 --runs 10 --out {out}/dynawave"
+        f" --data {out}/plain/data.yaml --train --epochs 30 --train-imgsz 320 --batch 16 --seeds 0 1 --device cpu"
+        " --no-val"
+    )
+    assert calls[3] == (
+        f"bench yolov8s.yaml dynawave-s.yaml {variant}-s.yaml --imgsz 640 --runs 20 --threads 2"
+        f" --out {out}/dynawave-cost-s"
+    )
+    assert len(calls) == 4 and (out / "dynawave" / "runs").resolve() == (out / "runs").resolve()
+    for call in calls:
+        build_parser().parse_args(shlex.split(call))
+
+
 def test_warm_start_benchmark_splits_three_ways_and_reuses_its_runs(tmp_path):
     src, out = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out"
     for g in ("13000", "20085"):  # boards the fake layout lacks: source and target boards
