@@ -2,6 +2,8 @@
 
 import itertools
 import math
+import pickle
+from copy import deepcopy
 
 import pytest
 import torch
@@ -12,9 +14,12 @@ from ultralytics.utils import DEFAULT_CFG_DICT
 from ultralytics.utils.loss import v8DetectionLoss
 
 from yolo_freq.engine import gpd, self_distill
-from yolo_freq.engine.loss import DistillationLoss
+from yolo_freq.engine.freq_consistency import DecoderTap, decoder_blocks, frequency_consistency_loss
+from yolo_freq.engine.loss import DistillationLoss, attach_criterion
 from yolo_freq.engine.options import DEFAULTS, TERMS, DistillationConfigError, KDOptions, wants_distillation
 from yolo_freq.engine.teacher import TeacherError, check_teacher_file
+from yolo_freq.nn import FADSF
+from yolo_freq.nn.wavelet import DWT2d
 
 torch.manual_seed(0)
 
@@ -269,3 +274,58 @@ def test_registration_is_idempotent():
     training_args.register_arguments()
     training_args.register_trainer_selection()
     assert Model.train is train and train.__wrapped__.__name__ == "train"
+
+
+# ----- DynaWave-Net frequency consistency (Eq. 30) ----------------------------------------------------------------
+
+
+def test_frequency_consistency_is_zero_for_equal_maps_and_the_plain_mse_for_even_sizes():
+    dwt = DWT2d("haar")
+    dec, wave = torch.randn(2, 4, 6, 8, requires_grad=True), torch.randn(2, 4, 6, 8, requires_grad=True)
+    assert frequency_consistency_loss([(wave.detach().clone(), wave)], dwt).item() == 0
+    loss = frequency_consistency_loss([(dec, wave)], dwt)
+    torch.testing.assert_close(loss, F.mse_loss(dec, wave))  # orthonormal Haar keeps the squared error
+    loss.backward()
+    assert dec.grad.abs().sum() > 0 and wave.grad is None  # the wavelet map is the target
+    odd = [(torch.randn(1, 2, 5, 7), torch.randn(1, 2, 5, 7)), (torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4))]
+    each = [frequency_consistency_loss([p], dwt) for p in odd]
+    torch.testing.assert_close(frequency_consistency_loss(odd, dwt), (each[0] + each[1]) / 2)  # mean over levels
+    with pytest.raises(ValueError, match="differ in shape"):
+        frequency_consistency_loss([(torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 4, 4))], dwt)
+
+
+@pytest.fixture(scope="module")
+def dynawave():
+    model = DetectionModel("dynawave-n.yaml", nc=3, verbose=False)
+    model.args = get_cfg()
+    return model.train()
+
+
+def test_kd_freq_reads_every_fadsf_of_the_training_forward_and_refuses_models_without_one(dynawave, student):
+    model = deepcopy(dynawave)
+    crit = attach_criterion(model, KDOptions(kd_freq=2.0))
+    blocks = decoder_blocks(model)
+    assert [i for i, _ in blocks] == [14, 16] and len(crit.decoder_taps) == 2
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((o, i[0][1]))) for _, m in blocks]
+    batch = _batch()
+    preds = model(batch["img"])
+    for h in hooks:
+        h.remove()
+    _, items = crit(preds, batch)
+    expected = 2.0 * frequency_consistency_loss(seen, DWT2d("haar"))
+    assert list(items)[-1] == "kd_freq" and items["kd_freq"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert items["kd_freq"].item() > 0
+    with pytest.raises(RuntimeError, match="did not run on this batch"):
+        crit(preds, batch)  # a batch never reads an older forward's maps
+    copy = pickle.loads(pickle.dumps(deepcopy(model)))  # EMA and checkpoints: no tensors ride along
+    assert all(h.pair is None for m in copy.model for h in m._forward_hooks.values() if isinstance(h, DecoderTap))
+    with pytest.raises(DistillationConfigError, match="has no FADSF block"):
+        attach_criterion(deepcopy(student), KDOptions(kd_freq=1.0))
+
+
+def test_kd_freq_names_the_fadsf_whose_width_differs_from_its_lateral(dynawave):
+    model = deepcopy(dynawave)
+    model.model[16] = FADSF([32, 16], 24)  # a YAML giving this FADSF another width than its lateral
+    with pytest.raises(DistillationConfigError, match="FADSF at layer 16 outputs 24 channels but its lateral has 16"):
+        attach_criterion(model, KDOptions(kd_freq=1.0))

@@ -19,7 +19,7 @@ from ultralytics.utils import DEFAULT_CFG_DICT
 from ultralytics.utils.patches import torch_load
 from ultralytics.utils.torch_utils import unwrap_model
 
-from yolo_freq.engine.options import TERMS, DistillationConfigError
+from yolo_freq.engine.options import FREQ_TERMS, TERMS, DistillationConfigError
 from yolo_freq.engine.self_distill import cosine_decay
 from yolo_freq.engine.teacher import TeacherError
 from yolo_freq.engine.trainer import DistillationTrainer
@@ -36,6 +36,7 @@ ALL_TERMS = {
     "kd_temp": 1,
     "kd_graph": 1,
 }
+PCB_FS_TERMS = tuple(t for t in TERMS if t not in FREQ_TERMS)  # kd_freq needs FADSF blocks, which PCB-FS lacks
 
 
 def cli(args: dict) -> list[str]:
@@ -82,17 +83,33 @@ def test_two_stage_cli_run(stage1, tmp_path, offline_env):
     proc = yolo([*args, f"project={tmp_path}", "name=stage2"], tmp_path, offline_env)
     out = proc.stdout + proc.stderr
     header = next(line for line in out.splitlines() if "box_loss" in line and "Epoch" in line)
-    assert header.split()[2:-2] == ["box_loss", "cls_loss", "dfl_loss", *TERMS, "dis_loss"]  # one column per term
+    assert header.split()[2:-2] == [
+        "box_loss",
+        "cls_loss",
+        "dfl_loss",
+        *PCB_FS_TERMS,
+        "dis_loss",
+    ]  # one column per term
     table = rows(tmp_path / "stage2")
     assert len(table) == 2
-    for term in TERMS:
+    for term in PCB_FS_TERMS:
         assert all(math.isfinite(float(r[f"train/{term}"])) for r in table)
     for term in ("kd_cls", "kd_dfl", "kd_feat", "kd_msfd"):
         assert float(table[0][f"train/{term}"]) > 0
-    assert all(float(r[f"val/{term}"]) == 0 for r in table for term in TERMS)  # validation losses are Ultralytics'
+    assert all(
+        float(r[f"val/{term}"]) == 0 for r in table for term in PCB_FS_TERMS
+    )  # validation losses are Ultralytics'
     best = load_checkpoint(tmp_path / "stage2" / "weights" / "best.pt")[0]
     assert type(best) is DetectionModel and not hasattr(best, "teacher_model")  # the student alone is kept
     assert best.args["kd_cls"] == 1 and best.args["distill_model"] == str(stage1)
+
+
+def test_frequency_consistency_term_trains_dynawave_from_stock_yolo(tmp_path, offline_env):
+    args = ["train", "model=dynawave-n.yaml", "epochs=1", *cli(TINY), "kd_freq=1", f"project={tmp_path}", "name=freq"]
+    yolo(args, tmp_path, offline_env)
+    (row,) = rows(tmp_path / "freq")
+    assert float(row["train/kd_freq"]) > 0 and float(row["val/kd_freq"]) == 0
+    assert float(row["metrics/mAP50-95(B)"]) >= 0
 
 
 def test_cli_errors_are_clear(tmp_path, offline_env):
@@ -104,6 +121,10 @@ def test_cli_errors_are_clear(tmp_path, offline_env):
     proc = yolo([*base, "kd_bogus=1"], tmp_path, offline_env, check=False)
     out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)  # some Ultralytics releases colour the key
     assert proc.returncode and "'kd_bogus' is not a valid YOLO argument" in out
+    proc = yolo([*base, "kd_freq=1"], tmp_path, offline_env, check=False)
+    assert (
+        proc.returncode and "kd_freq compares each FADSF decoder map" in proc.stderr and "has no FADSF" in proc.stderr
+    )
 
 
 class Interrupted(Exception):

@@ -12,7 +12,8 @@ from copy import deepcopy
 
 import torch
 
-from yolo_freq.engine.options import TERMS, KDOptions
+from yolo_freq.engine.options import FREQ_TERMS, TERMS, KDOptions
+from yolo_freq.nn import FADSF
 
 from .measure import interleaved_median_ms
 from .tables import markdown_table
@@ -75,7 +76,7 @@ def step_times(
 ) -> list[dict]:
     """Median train-step time of: plain, Ultralytics' ``dis``, each ``kd_*`` term alone, all of them, all + ``dis``.
 
-    The teacher is a second instance of the same model (random weights: timing does not depend on them).
+    ``kd_freq`` is timed only for a model with FADSF blocks (it has nothing to compare in any other). The teacher is a second instance of the same model (random weights: timing does not depend on them).
 
     Args:
         model_cfg (str): Model YAML.
@@ -102,10 +103,12 @@ def step_times(
     teacher = DetectionModel(model_cfg, nc=info["nc"], verbose=False).to(dev).eval()
     classes = [batch_dict["cls"][batch_dict["batch_idx"] == i].cpu() for i in range(batch)]
 
+    has_decoder = any(isinstance(m, FADSF) for m in student.model)
+    all_on = {t: w for t, w in ALL_ON.items() if has_decoder or t not in FREQ_TERMS}
     configs = {"plain": ({}, 0.0), "dis (Ultralytics, dis=6)": ({}, 6.0)}
-    configs.update({t: ({t: ALL_ON[t]}, 0.0) for t in TERMS})
-    configs["all kd_* (dis=0)"] = (ALL_ON, 0.0)
-    configs["all kd_* + dis=6"] = (ALL_ON, 6.0)
+    configs.update({t: ({t: w}, 0.0) for t, w in all_on.items()})
+    configs["all kd_* (dis=0)"] = (all_on, 0.0)
+    configs["all kd_* + dis=6"] = (all_on, 6.0)
     runs = {name: _setup(student, teacher, terms, dis, classes, args) for name, (terms, dis) in configs.items()}
 
     items = {}

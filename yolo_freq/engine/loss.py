@@ -9,7 +9,9 @@ from torch import nn
 from ultralytics.utils.loss import v8DetectionLoss
 
 from yolo_freq.engine import gpd, self_distill
-from yolo_freq.engine.options import KDOptions
+from yolo_freq.engine.freq_consistency import DecoderTap, decoder_blocks, frequency_consistency_loss
+from yolo_freq.engine.options import DistillationConfigError, KDOptions
+from yolo_freq.nn.wavelet import DWT2d
 
 
 class TeacherTap:
@@ -114,6 +116,7 @@ class DistillationLoss(v8DetectionLoss):
     * ``kd_pdps``: co-occurrence-prior label smoothing, as the exact difference to the unsmoothed ``cls_loss``.
     * ``kd_msfd``, ``kd_temp``: feature and heatmap distillation from the EMA of the student.
     * ``kd_graph``: graph smoothness over the student's top-scoring boxes.
+    * ``kd_freq``: frequency consistency of every FADSF decoder map with its lateral (:mod:`.freq_consistency`).
 
     Everything the terms read besides the student's output and the labels is in ``context``, a
     :class:`DistillationBatch` the trainer replaces before every training batch (:meth:`set_progress`). Copies of the
@@ -125,6 +128,7 @@ class DistillationLoss(v8DetectionLoss):
         options (KDOptions): Term weights and parameters.
         prior (torch.Tensor, optional): P(l | l*), shape (nc, nc); required for ``kd_pdps``.
         teacher_tap (TeacherTap, optional): Hook on the teacher's head; required for the self-distillation terms.
+        decoder_taps (list[DecoderTap], optional): Hooks on the student's FADSF blocks; required for ``kd_freq``.
     """
 
     def __init__(
@@ -133,9 +137,12 @@ class DistillationLoss(v8DetectionLoss):
         options: KDOptions,
         prior: torch.Tensor | None = None,
         teacher_tap: TeacherTap | None = None,
+        decoder_taps: list[DecoderTap] | None = None,
     ):
         super().__init__(model)
         self.options = options
+        self.decoder_taps = decoder_taps or []
+        self.dwt = DWT2d("haar").to(self.device) if options.kd_freq else None
         self.prior = None if prior is None else prior.to(self.device)
         self.assigner = KeepTargetScores(self.assigner)
         self.context = DistillationBatch(teacher=teacher_tap)
@@ -237,6 +244,9 @@ class DistillationLoss(v8DetectionLoss):
             imgsz = tuple(int(x * self.stride[0]) for x in preds["feats"][0].shape[2:])
             graph = gpd.graph_loss(preds["scores"], boxes.detach(), imgsz, o.kd_graph_iou, o.kd_graph_sigma)
             out["kd_graph"] = o.kd_graph * graph
+        if o.kd_freq:
+            pairs = [tap.take() for tap in self.decoder_taps]
+            out["kd_freq"] = o.kd_freq * frequency_consistency_loss(pairs, self.dwt)
         return out
 
     def _teacher_output(self, preds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -278,5 +288,14 @@ def attach_criterion(model: nn.Module, options: KDOptions, image_classes=None) -
         tap = TeacherTap()
         model.teacher_model.model[-1].register_forward_hook(tap)  # the teacher is never copied into EMA or saved
     prior = gpd.cooccurrence_prior(image_classes, student.model[-1].nc) if options.kd_pdps else None
-    student.criterion = DistillationLoss(student, options, prior=prior, teacher_tap=tap)
+    decoder_taps = []
+    if options.kd_freq:
+        try:
+            blocks = decoder_blocks(student)
+        except ValueError as e:
+            raise DistillationConfigError(str(e)) from None
+        for _, block in blocks:  # after Ultralytics built its EMA: the copies never carry these hooks
+            decoder_taps.append(DecoderTap())
+            block.register_forward_hook(decoder_taps[-1])
+    student.criterion = DistillationLoss(student, options, prior=prior, teacher_tap=tap, decoder_taps=decoder_taps)
     return student.criterion

@@ -13,7 +13,8 @@ from dataclasses import dataclass, fields
 # Loss weights: one per term, 0 = off. The first three distil from the frozen ``distill_model`` teacher.
 SELF_DISTILL_TERMS = ("kd_cls", "kd_dfl", "kd_feat")  # SD-GASNet 3.3-3.4, enhanced KL, cosine-decayed weight
 GPD_TERMS = ("kd_pdps", "kd_msfd", "kd_temp", "kd_graph")  # DynaWave-Net 3.4
-TERMS = SELF_DISTILL_TERMS + GPD_TERMS
+FREQ_TERMS = ("kd_freq",)  # DynaWave-Net 3.3.3, Eq. 30: models with FADSF blocks
+TERMS = SELF_DISTILL_TERMS + GPD_TERMS + FREQ_TERMS
 
 DEFAULTS = {
     "kd_cls": 0.0,  # enhanced KL on classification logits, all anchors
@@ -26,6 +27,7 @@ DEFAULTS = {
     "kd_graph": 0.0,  # lambda_2, graph regulariser over the top-scoring predicted boxes
     "kd_graph_iou": 0.1,  # tau: boxes overlapping by more than this IoU are connected
     "kd_graph_sigma": 0.1,  # sigma of the Gaussian edge weight, in units of the image side
+    "kd_freq": 0.0,  # frequency consistency of each FADSF decoder map with its wavelet lateral
 }
 FRACTION_KEYS = frozenset({"kd_pdps", "kd_graph_iou"})  # Ultralytics checks these lie in [0, 1]
 FLOAT_KEYS = frozenset(DEFAULTS) - FRACTION_KEYS
@@ -49,6 +51,7 @@ class KDOptions:
     kd_graph: float = DEFAULTS["kd_graph"]
     kd_graph_iou: float = DEFAULTS["kd_graph_iou"]
     kd_graph_sigma: float = DEFAULTS["kd_graph_sigma"]
+    kd_freq: float = DEFAULTS["kd_freq"]
 
     @classmethod
     def from_args(cls, args) -> KDOptions:
