@@ -17,6 +17,7 @@ from ultralytics.nn.tasks import DetectionModel
 from yolo_freq import nn as blocks
 from yolo_freq.nn import (
     CS,
+    DGAE,
     FADSF,
     FDSA,
     FGPEM,
@@ -103,6 +104,19 @@ def test_flagship_layout(models_n):
     fgpem = [m for m in layers if isinstance(m, FGPEM)]
     assert [m.f for m in inject] == [[fdsa[0].i, fgpem[0].i], [fdsa[1].i, fgpem[1].i]]
     assert not any(type(m).__name__ in ("C2fDSLKConv", "DDConv", "GLAAttention") for m in layers)
+
+
+def test_dynawave_layout(models_n):
+    """DynaWave-Net: DGAE on P5 before SPPF; FDSA on P5 (after SPPF), P4 and P3; FADSF for both top-down steps,
+    each decoding onto an FDSA lateral at that lateral's width (what kd_freq compares); Detect as in YOLOv8."""
+    layers = models_n["dynawave"].model
+    assert [m.i for m in layers if isinstance(m, DGAE)] == [9] and isinstance(layers[10], SPPF)
+    fdsa = [m for m in layers if isinstance(m, FDSA)]
+    assert [m.f for m in fdsa] == [-1, 6, 4] and fdsa[0].i == 11
+    fadsf = [m for m in layers if isinstance(m, FADSF)]
+    assert [m.f for m in fadsf] == [[11, 12], [-1, 13]] and [m.i for m in fadsf] == [14, 16]
+    assert all(m.cv.conv.out_channels == m.c1[1] for m in fadsf)
+    assert not any(isinstance(m, torch.nn.Upsample) for m in layers) and layers[-1].f == [17, 20, 23]
 
 
 @pytest.mark.parametrize(

@@ -66,8 +66,12 @@ def test_coverage_from_yolov8s(yolov8s):
             assert new == {"FDSA"} and not partly
         if family == "pcb-fs":
             assert new == {"DDConv", "GLAAttention"} and partly == {"C2fDSLKConv"}
+        if family == "dynawave":  # the neck C2fs after FADSF keep all but their first conv (narrower input)
+            assert new == {"DGAE", "FDSA", "FADSF"} and not partly
+            assert [(r["type"], r["tensors"]) for r in rows if r["layer"] in (15, 17)] == [("C2f", "18/24")] * 2
     assert share["yolov8-fdsa"] == 1.0
     assert share["pcb-fs"] > 0.8 and share["sd-gasnet"] > 0.9 and share["yolo-freq"] > 0.9
+    assert share["dynawave"] > 0.97
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ of its input and output feature maps (measured by one forward pass at 64 px: it 
 the same shapes, which happen across scales), like a ``diff`` of two files; a Detect head matches another of the
 same input widths and strides whatever its class count. A target
 layer of another type or input width can keep the parts it shares with the source layer in its place
-(``SHARED_PARTS``: a C2f-DSLKConv keeps a C2f's ``cv1`` and ``cv2``; a C3k2 whose input is wider or narrower keeps
-the source C3k2's ``cv2`` and bottlenecks). The checkpoint is then handed to Ultralytics' own ``load`` with its
+(``SHARED_PARTS``: a C2f-DSLKConv keeps a C2f's ``cv1`` and ``cv2``; a C2f or C3k2 whose input is wider or narrower
+keeps the source block's ``cv2`` and bottlenecks). The checkpoint is then handed to Ultralytics' own ``load`` with its
 matched layers moved to the target's indices and everything else left out, so class re-mapping by name, the class
 branch rebuilt at the source width, the first convolution of another channel count and the "Transferred N/M items"
 line (which then counts the mapped tensors) all work as in Ultralytics.
@@ -32,6 +32,7 @@ SHARED_PARTS = {
     ("C2f", "C2fDSLKConv"): ("cv1", "cv2"),
     ("C2fDSLKConv", "C2f"): ("cv1", "cv2"),
     ("C3k2", "C3k2"): ("cv2", "m"),  # a YOLO11 neck block reading a backbone level of another width: all but cv1
+    ("C2f", "C2f"): ("cv2", "m"),  # a YOLOv8 neck block reading a narrower fusion (FADSF's, not a Concat): all but cv1
 }
 
 
@@ -115,20 +116,25 @@ def match_layers(source_model: nn.Module, target_model: nn.Module) -> list[Layer
     ops = difflib.SequenceMatcher(None, *keys, autojunk=False)
     plan = [LayerMatch(j, type(m).__name__) for j, m in enumerate(target)]
     for tag, i1, i2, j1, j2 in ops.get_opcodes():
+        unused = i1  # in a replaced run, sources pair in order: each at most once, never one before the last paired
         for j in range(j1, j2):
             match = plan[j]
             if tag == "equal":
                 i = i1 + j - j1
                 match.source, match.source_type = i, type(source[i]).__name__
                 continue
-            i = i1 + j - j1 if tag == "replace" and i1 + j - j1 < i2 else None
-            same_place = i is not None and keys[0][i][1] == keys[1][j][1]  # the same strides
-            parts = _shared(source[i], target[j]) if same_place else None
-            if parts:
+            found = None
+            for i in range(unused, i2 if tag == "replace" else unused):  # the first source sharing parts, same strides
+                parts = _shared(source[i], target[j]) if keys[0][i][1] == keys[1][j][1] else None
+                if parts:
+                    found, unused = (i, parts), i + 1
+                    break
+            if found:
+                i, parts = found
                 match.source, match.source_type, match.parts = i, type(source[i]).__name__, parts
                 match.note = f"{', '.join(parts)} of the source {match.source_type}; the rest new"
-            elif i is not None:
-                match.note = f"new: the source has a {type(source[i]).__name__} of other type or shapes here"
+            elif tag == "replace" and i1 + j - j1 < i2:
+                match.note = f"new: the source has a {type(source[i1 + j - j1]).__name__} of other type or shapes here"
             else:
                 match.note = "new: no source layer here (inserted)"
     return plan
