@@ -231,24 +231,42 @@ def test_onnx_export_matches_pytorch(models_n, tmp_path, monkeypatch, name, dyna
         assert score_err <= 1e-4, f"scores differ by {score_err} at {h}x{w}"
 
 
+def _run_torchscript(path, x: torch.Tensor) -> torch.Tensor:
+    y = torch.jit.load(str(path))(x)
+    return y[0] if isinstance(y, (list, tuple)) else y
+
+
+def _run_openvino(path, x: torch.Tensor) -> torch.Tensor:
+    import openvino as ov
+
+    core = ov.Core()  # f32 asked for: on CPUs with AMX, OpenVINO's default inference precision is bf16
+    compiled = core.compile_model(
+        core.read_model(next(Path(path).glob("*.xml"))), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )
+    return torch.from_numpy(compiled(x.numpy())[0])
+
+
+RUNTIMES = {"torchscript": _run_torchscript, "openvino": _run_openvino}
+
+
+@pytest.mark.parametrize("fmt", RUNTIMES)
 @pytest.mark.parametrize("name", MODELS)
-def test_torchscript_export_matches_pytorch(models_n, tmp_path, monkeypatch, name):
-    """Stock Ultralytics TorchScript export (traced, so AFMM and ADSCDC take their export forms), reloaded by
-    torch.jit.load, against the fused PyTorch model."""
+def test_export_matches_pytorch(models_n, tmp_path, monkeypatch, name, fmt):
+    """Stock Ultralytics TorchScript and OpenVINO exports (traced, so AFMM, ADSCDC and DAC take their export forms),
+    run by their own runtimes, against the fused PyTorch model."""
     from ultralytics import YOLO
 
     monkeypatch.chdir(tmp_path)
     yolo = YOLO(f"{name}-n.yaml")
     yolo.model.load_state_dict(models_n[name].state_dict())
-    scripted = torch.jit.load(str(yolo.export(format="torchscript", imgsz=320, verbose=False)))
-    model = copy.deepcopy(models_n[name]).fuse(verbose=False)
     x = torch.rand(1, 3, 320, 320, generator=torch.Generator().manual_seed(0))
+    out = RUNTIMES[fmt](yolo.export(format=fmt, imgsz=320, verbose=False), x)
+    model = copy.deepcopy(models_n[name]).fuse(verbose=False)
     with torch.no_grad():
-        ts_out, torch_out = scripted(x), model(x)[0]
-    ts_out = ts_out[0] if isinstance(ts_out, (list, tuple)) else ts_out
-    assert ts_out.shape == torch_out.shape == (1, 84, anchors(320, 320)) and torch_out[:, 4:].max() > 0.1
-    assert (ts_out[:, :4] - torch_out[:, :4]).abs().max() <= 1e-2
-    assert (ts_out[:, 4:] - torch_out[:, 4:]).abs().max() <= 1e-4
+        torch_out = model(x)[0]
+    assert out.shape == torch_out.shape == (1, 84, anchors(320, 320)) and torch_out[:, 4:].max() > 0.1
+    assert (out[:, :4] - torch_out[:, :4]).abs().max() <= 1e-2
+    assert (out[:, 4:] - torch_out[:, 4:]).abs().max() <= 1e-4
 
 
 def test_checkpoint_reloads_in_fresh_process_under_safe_load(models_n, tmp_path, offline_env):
