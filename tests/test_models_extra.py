@@ -30,6 +30,7 @@ from yolo_freq.nn import (
     Inject,
     LayerNorm2d,
 )
+from yolo_freq.patch.export import ExportFormatError, check_export_format
 from yolo_freq.registry import MODELS_DIR, ModelYAMLError
 
 MODELS = sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))  # every bundled family: a new YAML cannot skip these
@@ -267,6 +268,21 @@ def test_export_matches_pytorch(models_n, tmp_path, monkeypatch, name, fmt):
     assert out.shape == torch_out.shape == (1, 84, anchors(320, 320)) and torch_out[:, 4:].max() > 0.1
     assert (out[:, :4] - torch_out[:, :4]).abs().max() <= 1e-2
     assert (out[:, 4:] - torch_out[:, 4:]).abs().max() <= 1e-4
+
+
+def test_export_to_an_unverified_format_stops_before_it_runs_naming_the_blocks(tmp_path, monkeypatch):
+    from ultralytics import YOLO
+
+    monkeypatch.chdir(tmp_path)
+    yolo, stock = YOLO("dynawave-n.yaml"), DetectionModel("yolov8n.yaml", verbose=False)
+    for fmt in ("coreml", "ENGINE", "litert"):
+        message = rf"format={fmt.lower()} is not verified for this model's yolo-freq blocks \(DGAE, FADSF, FDSA\)"
+        with pytest.raises(ExportFormatError, match=message):
+            yolo.export(format=fmt)
+        check_export_format(stock, fmt)  # stock models: Ultralytics' own checks
+    assert not any(tmp_path.iterdir())  # nothing written
+    for verified in ("onnx", "TorchScript", "openvino"):
+        check_export_format(yolo.model, verified)
 
 
 def test_checkpoint_reloads_in_fresh_process_under_safe_load(models_n, tmp_path, offline_env):

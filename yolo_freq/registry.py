@@ -11,8 +11,9 @@ module of each concern in turn.
 5. :mod:`yolo_freq.engine.training_args`: the ``kd_*`` training arguments, and ``Model.train`` choosing the
    distillation trainer when one is given.
 6. :mod:`yolo_freq.reference.patches`: what trainers and predictors do with golden-template composites.
+7. :mod:`yolo_freq.patch.export`: ``export()`` refuses formats not verified for yolo-freq's blocks.
 
-5 and 6 patch classes that exist only once Ultralytics' Model class does; they run then
+5, 6 and 7 patch classes that exist only once Ultralytics' Model class does; they run then
 (:func:`yolo_freq.patch.when_model_ready`). Everything is guarded by :func:`yolo_freq.patch.check_ultralytics_version`.
 """
 
@@ -43,7 +44,7 @@ def register() -> None:
         return
     check_ultralytics_version()
     from yolo_freq.engine import training_args, transfer
-    from yolo_freq.patch import blocks, lookup, parse_model
+    from yolo_freq.patch import blocks, export, lookup, parse_model
     from yolo_freq.reference import patches as reference_patches
 
     parse_model.register(tasks)
@@ -51,5 +52,5 @@ def register() -> None:
     blocks.register(tasks)
     transfer.register(tasks)
     training_args.register_arguments()
-    when_model_ready(training_args.register_trainer_selection, reference_patches.register)
+    when_model_ready(training_args.register_trainer_selection, reference_patches.register, export.register)
     tasks._yolo_freq_registered = True

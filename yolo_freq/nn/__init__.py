@@ -38,6 +38,9 @@ YAML_BLOCKS = (*BASE_BLOCKS, *MULTI_INPUT_BLOCKS)
 # Blocks with an inference-time reparameterisation, applied by model.fuse(). MFA and CS (BottleRep) are built from
 # Ultralytics' RepConv, which BaseModel.fuse() folds itself, so they need no entry here.
 FUSABLE_BLOCKS = (DDConv, DSLKConv)
+# Export formats every YAML block goes to with outputs tested against PyTorch (tests/test_models_extra.py, each
+# bundled family); `yolo export` to any other format stops before it runs for a model holding one of these blocks.
+EXPORT_FORMATS = ("torchscript", "onnx", "openvino")
 
 __all__ = (
     "ADSCDC",
