@@ -12,8 +12,8 @@ from copy import deepcopy
 
 import torch
 
+from yolo_freq.engine.freq_consistency import has_decoder_blocks
 from yolo_freq.engine.options import FREQ_TERMS, TERMS, KDOptions
-from yolo_freq.nn import FADSF
 
 from .measure import interleaved_median_ms
 from .tables import markdown_table
@@ -103,7 +103,7 @@ def step_times(
     teacher = DetectionModel(model_cfg, nc=info["nc"], verbose=False).to(dev).eval()
     classes = [batch_dict["cls"][batch_dict["batch_idx"] == i].cpu() for i in range(batch)]
 
-    has_decoder = any(isinstance(m, FADSF) for m in student.model)
+    has_decoder = has_decoder_blocks(student)
     all_on = {t: w for t, w in ALL_ON.items() if has_decoder or t not in FREQ_TERMS}
     configs = {"plain": ({}, 0.0), "dis (Ultralytics, dis=6)": ({}, 6.0)}
     configs.update({t: ({t: w}, 0.0) for t, w in all_on.items()})

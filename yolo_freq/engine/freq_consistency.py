@@ -56,6 +56,11 @@ class DecoderTap:
         return pair
 
 
+def has_decoder_blocks(model: nn.Module) -> bool:
+    """Whether a DetectionModel has any FADSF block, i.e. whether ``kd_freq`` can apply to it."""
+    return any(isinstance(m, FADSF) for m in model.model)
+
+
 def decoder_blocks(model: nn.Module) -> list[tuple[int, FADSF]]:
     """The (layer index, block) of every FADSF in a DetectionModel whose output width equals its lateral's.
 
