@@ -23,6 +23,8 @@ def orientation(path: Path) -> int:
     """The EXIF orientation OpenCV's colour decoding applies (1: none); TIFFs are read page by page, without it."""
     if path.suffix.lower() in TIFF_SUFFIXES:
         return 1
+    if path.suffix.lower() == ".png" and b"eXIf" not in path.read_bytes():
+        return 1  # PIL would decode the whole PNG to look for an eXIf chunk after the pixels
     with Image.open(path) as im:
         return int(im.getexif().get(EXIF_ORIENTATION, 1))
 
