@@ -225,6 +225,27 @@ def cmd_slice(args) -> int:
     return 0
 
 
+def cmd_assemble_boards(args) -> int:
+    """Assemble DeepPCB crops into whole boards with golden boards, print the report; 2 on bad input."""
+    from yolo_freq.data import ConversionError
+    from yolo_freq.data.boards import assemble_boards
+
+    try:
+        report = assemble_boards(
+            args.source, args.out, grid=args.grid, seed=args.seed, boards=args.boards, exist_ok=args.exist_ok
+        )
+    except (ConversionError, OSError) as e:
+        print(f"yolo-freq assemble-boards: error: {e}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    out = Path(report.out)
+    print(
+        f"Boards: {out / 'PCBData'} (DeepPCB layout, golden boards as *_temp.png); dataset YAML: "
+        f"{out / 'yolo' / 'data.yaml'}; golden boards for `yolo-freq predict reference=`: {out / 'references.csv'}"
+    )
+    return 0
+
+
 class _Distinct(argparse.Action):
     """Store a list argument, refusing repeats (by ``key``) with a usage error.
 
@@ -410,6 +431,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the background-tile draw")
     p.add_argument("--exist-ok", action="store_true", help="replace an earlier slicing in --out")
     p.set_defaults(func=cmd_slice)
+
+    p = sub.add_parser(
+        "assemble-boards",
+        help="whole-board images with golden boards from DeepPCB's crops (test data for slicing), no download",
+        description="Tile GRIDxGRID DeepPCB crops of one board group into a whole board (4x4: 2560x2560 px), boxes "
+        "shifted, and their templates into its golden board; written as DeepPCB's raw layout (DIR/PCBData), a "
+        "YOLO dataset split by group (DIR/yolo, val = groups 77000 and 92000) and DIR/references.csv.",
+    )
+    p.add_argument("source", help="DeepPCB's raw layout (PCBData or a folder above it)")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--grid", type=int, default=4, help="crops per board side")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw of each group's crops into boards")
+    p.add_argument("--boards", type=int, help="at most this many boards per group (default: all the crops fill)")
+    p.add_argument("--exist-ok", action="store_true", help="replace an earlier assembly in --out")
+    p.set_defaults(func=cmd_assemble_boards)
 
     p = sub.add_parser(
         "predict",
