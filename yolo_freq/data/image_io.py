@@ -20,7 +20,8 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def orientation(path: Path) -> int:
-    """The EXIF orientation OpenCV's colour decoding applies (1: none); TIFFs are read page by page, without it."""
+    """The EXIF orientation (1..8, 1: as stored) OpenCV's colour decoding applies to an image file; TIFFs are read
+    page by page, without it."""
     if path.suffix.lower() in TIFF_SUFFIXES:
         return 1
     if path.suffix.lower() == ".png" and b"eXIf" not in path.read_bytes():
@@ -46,6 +47,9 @@ def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
 def read_unchanged(path: Path) -> tuple[np.ndarray | None, bool]:
     """An image with its channels and depth as stored, upright.
 
+    Args:
+        path (Path): The image file.
+
     Returns:
         (tuple[np.ndarray | None, bool]): The (H, W) or (H, W, C) array (None if it cannot be decoded) and whether
             it is stored as a multi-page TIFF whose pages are its channels.
@@ -65,7 +69,16 @@ def read_unchanged(path: Path) -> tuple[np.ndarray | None, bool]:
 
 
 def write_unchanged(path: Path, image: np.ndarray, pages: bool) -> None:
-    """Write an image as :func:`read_unchanged` read it (channels as TIFF pages when ``pages``)."""
+    """Write an image as :func:`read_unchanged` read it, in the format of ``path``'s suffix.
+
+    Args:
+        path (Path): The file to write.
+        image (np.ndarray): (H, W) or (H, W, C) array of any depth the format stores.
+        pages (bool): Write each channel as a TIFF page (how multi-page TIFFs were read).
+
+    Raises:
+        OSError: When OpenCV cannot encode or write it.
+    """
     if pages:
         ok = cv2.imwritemulti(str(path), [image[..., c] for c in range(image.shape[2])])
     else:

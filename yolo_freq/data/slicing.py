@@ -56,7 +56,7 @@ OUTPUTS = (
 )
 STAGE_PREFIX = ".slice-"  # the hidden folder a run writes into before moving its outputs into place
 SPLITS = ("train", "val", "test")
-MIN_TILE = 32  # Ultralytics' largest stride: a smaller tile cannot hold one cell of the coarsest detection map
+MIN_TILE = 32  # the largest stride of Ultralytics' P5 detectors: a smaller tile holds no cell of their coarsest map
 EPS = 1e-9  # float noise in visible fractions: a box exactly at the threshold is kept
 
 Window = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1 and y1 exclusive
@@ -64,7 +64,11 @@ PixelBox = tuple[int, float, float, float, float]  # class id, x1, y1, x2, y2 in
 
 
 def require_sahi():
-    """SAHI's ``get_slice_bboxes``, or a ConversionError saying how to install the ``slice`` extra."""
+    """SAHI's ``get_slice_bboxes`` function.
+
+    Raises:
+        ConversionError: Where SAHI is not installed, saying how to install the ``slice`` extra.
+    """
     try:
         from sahi.slicing import get_slice_bboxes
     except ImportError:
