@@ -201,6 +201,51 @@ def cmd_distill_cost(args) -> int:
     return 0
 
 
+def cmd_slice(args) -> int:
+    """Cut a dataset's images into tiles with their labels, print the report; 2 on bad input."""
+    from yolo_freq.data import ConversionError
+    from yolo_freq.data.slicing import slice_dataset
+
+    try:
+        report = slice_dataset(
+            args.data,
+            args.out,
+            tile=args.tile,
+            overlap=args.overlap,
+            min_visibility=args.min_visibility,
+            empty_ratio=args.empty_ratio,
+            seed=args.seed,
+            exist_ok=args.exist_ok,
+        )
+    except (ConversionError, OSError) as e:  # OSError: a file the checks could not foresee (permissions, disk full)
+        print(f"yolo-freq slice: error: {e}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    print(f"Dataset YAML: {report.out}/data.yaml   (train with: yolo train data={report.out}/data.yaml model=...)")
+    return 0
+
+
+def cmd_assemble_boards(args) -> int:
+    """Assemble DeepPCB crops into whole boards with golden boards, print the report; 2 on bad input."""
+    from yolo_freq.data import ConversionError
+    from yolo_freq.data.boards import assemble_boards
+
+    try:
+        report = assemble_boards(
+            args.source, args.out, grid=args.grid, seed=args.seed, boards=args.boards, exist_ok=args.exist_ok
+        )
+    except (ConversionError, OSError) as e:
+        print(f"yolo-freq assemble-boards: error: {e}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    out = Path(report.out)
+    print(
+        f"Boards: {out / 'PCBData'} (DeepPCB layout, golden boards as *_temp.png); dataset YAML: "
+        f"{out / 'yolo' / 'data.yaml'}; golden boards for `yolo-freq predict reference=`: {out / 'references.csv'}"
+    )
+    return 0
+
+
 class _Distinct(argparse.Action):
     """Store a list argument, refusing repeats (by ``key``) with a usage error.
 
@@ -358,6 +403,49 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"alignment response under which a shift is not applied and the image is reported (default {MIN_RESPONSE})",
     )
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser(
+        "slice",
+        help="cut a YOLO dataset's large images (whole boards) into tiles with their labels, with a report",
+        description="Cut every image of every split of a YOLO detection dataset into overlapping tiles (windows by "
+        "SAHI) and write DIR/images/<split>, DIR/labels/<split>, DIR/data.yaml and DIR/report.txt. Needs the slice "
+        'extra: pip install "yolo-freq[slice]".',
+    )
+    p.add_argument("data", help="the source dataset YAML (train/val/test image folders or lists, as for yolo train)")
+    p.add_argument("--out", required=True, help="output dataset folder (new or empty)")
+    p.add_argument("--tile", type=int, default=640, help="tile side in pixels (at least 32)")
+    p.add_argument("--overlap", type=float, default=0.2, help="overlap of neighbouring tiles, fraction of the tile")
+    p.add_argument(
+        "--min-visibility",
+        type=float,
+        default=0.5,
+        help="keep a box in a tile when at least this share of its area lies inside it (clipped); others are "
+        "left out of that tile and listed in the report",
+    )
+    p.add_argument(
+        "--empty-ratio",
+        type=float,
+        default=0.1,
+        help="background tiles (no part of any box) kept per tile with boxes, per split, drawn at random",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the background-tile draw")
+    p.add_argument("--exist-ok", action="store_true", help="replace an earlier slicing in --out")
+    p.set_defaults(func=cmd_slice)
+
+    p = sub.add_parser(
+        "assemble-boards",
+        help="whole-board images with golden boards from DeepPCB's crops (test data for slicing), no download",
+        description="Tile GRIDxGRID DeepPCB crops of one board group into a whole board (4x4: 2560x2560 px), boxes "
+        "shifted, and their templates into its golden board; written as DeepPCB's raw layout (DIR/PCBData), a "
+        "YOLO dataset split by group (DIR/yolo, val = groups 77000 and 92000) and DIR/references.csv.",
+    )
+    p.add_argument("source", help="DeepPCB's raw layout (PCBData or a folder above it)")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--grid", type=int, default=4, help="crops per board side")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw of each group's crops into boards")
+    p.add_argument("--boards", type=int, help="at most this many boards per group (default: all the crops fill)")
+    p.add_argument("--exist-ok", action="store_true", help="replace an earlier assembly in --out")
+    p.set_defaults(func=cmd_assemble_boards)
 
     p = sub.add_parser(
         "predict",
