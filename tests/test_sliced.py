@@ -1,5 +1,5 @@
-"""Sliced prediction of whole boards (yolo_freq.sliced): boxes against Ultralytics' own, across tile borders, from
-ONNX, with golden references in the channel order of training, the outputs, bad input.
+"""Sliced prediction and validation of whole boards (yolo_freq.sliced): boxes against Ultralytics' own, across tile
+borders, from ONNX, with golden references in the channel order of training, the outputs, the metrics, bad input.
 
 The checkpoint is built, not trained (training takes longer than all these tests): YOLOv8n with its batch norms
 calibrated on the DeepPCB sample and head biases that give a handful of content-dependent boxes at conf 0.25.
@@ -223,6 +223,60 @@ def test_reference_tiles_reach_the_model_as_the_unsliced_composite(checkpoints, 
     assert np.array_equal(fed.pop(), composite[..., ::-1])
 
 
+def test_size_metrics_follow_coco_rule_of_what_a_range_counts():
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    from yolo_freq.sliced.val import ImageStats, size_metrics
+
+    labels = torch.tensor([[10.0, 10, 20, 20], [100, 100, 300, 300]])  # one small, one large
+    boxes = torch.tensor(
+        [
+            [100, 100, 300, 300, 0.95, 0],  # the large label: ignored by the small range
+            [10, 10, 20, 20, 0.90, 0],  # the small label
+            [50, 50, 60, 60, 0.85, 0],  # small false positive: ignored by the large range
+            [400, 400, 600, 600, 0.30, 0],  # large false positive: ignored by the small range
+        ]
+    )
+    validator = DetectionValidator(save_dir=Path("."), args={"task": "detect", "mode": "val"})
+    by_size = size_metrics([ImageStats(boxes, labels, torch.zeros(2))], validator)
+    assert by_size["medium"] == {"mAP50-95": None, "R": None, "instances": 0}
+    for size in ("small", "large"):
+        assert by_size[size]["instances"] == 1 and by_size[size]["R"] == pytest.approx(1, abs=1e-3)
+        assert by_size[size]["mAP50-95"] > 0.99  # a false positive that counted would rank above the match: ~0.5
+
+
+def test_sliced_val_scores_both_ways_with_ultralytics_metrics(checkpoints, tmp_path, monkeypatch, ultralytics_log):
+    """On labels that are the model's own whole-image predictions, whole-image inference must score ~1."""
+    from ultralytics import YOLO
+    from ultralytics.utils import metrics
+
+    data = tmp_path / "pseudo"
+    images = [BOARD, SAMPLE / "group13000" / "13000" / "13000010_test.jpg"]
+    for image, result in zip(images, YOLO(checkpoints.plain).predict(images, imgsz=IMGSZ, verbose=False)):
+        boards(data / "images" / "val", image)
+        (data / "labels" / "val").mkdir(parents=True, exist_ok=True)
+        rows = [f"{int(c)} {' '.join(f'{v:.6f}' for v in b)}" for c, b in zip(result.boxes.cls, result.boxes.xywhn)]
+        (data / "labels" / "val" / f"{image.stem}.txt").write_text("\n".join(rows) + "\n")
+    (data / "data.yaml").write_text(f"path: {data}\ntrain: images/val\nval: images/val\nnames: {NAMES}\n")
+    calls = []
+    ap_per_class = metrics.ap_per_class
+    monkeypatch.setattr(metrics, "ap_per_class", lambda *a, **k: calls.append(1) or ap_per_class(*a, **k))
+
+    args = [f"model={checkpoints.plain}", f"data={data / 'data.yaml'}", "tile=320", f"imgsz={IMGSZ}"]
+    assert cli.main(["sliced-val", *args, f"project={tmp_path}"]) == 0
+    saved = json.loads((tmp_path / "sliced-val" / "sliced_val.json").read_text())
+    whole, sliced = saved["rows"]
+    assert (whole["inference"], sliced["inference"], sliced["tile"], sliced["overlap"]) == ("whole", "sliced", 320, 0.2)
+    assert saved["images"] == 2 and saved["instances"]["all"] >= 5
+    assert sum(saved["instances"][s] for s in ("small", "medium", "large")) == saved["instances"]["all"]
+    assert whole["mAP50"] > 0.9 and whole["mAP50-95"] > 0.9 and whole["R"] > 0.9
+    assert 0 <= sliced["mAP50-95"] < whole["mAP50-95"] and sliced["images/s"] > 0
+    assert len(calls) >= 2 * (1 + 10)  # DetMetrics, and per IoU threshold for each size range with labels
+    assert (tmp_path / "sliced-val" / "sliced_val.csv").read_text().startswith("inference,tile,overlap,imgsz")
+    table = "\n".join(ultralytics_log)
+    assert "mAP50-95(S)" in table and "sliced 320/0.2" in table and f"whole {IMGSZ}" in table
+
+
 def test_tile_larger_than_the_board_is_one_tile_with_a_warning(checkpoints, tmp_path, ultralytics_log):
     from yolo_freq.sliced import SlicedPredictor
 
@@ -265,6 +319,8 @@ def test_a_board_without_reference_stops_the_run_before_it_starts(checkpoints, t
         (["predict", "model=m.pt", "source=b", "tile=640", "overlap=1"], "overlap=1: give the fraction"),
         (["predict", "model=m.pt", "source=b", "tile=640", "overlap=-0.1"], "overlap=-0.1: give the fraction"),
         (["predict", "model=m.pt", "source=b", "tile=big"], "tile='big'"),
+        (["sliced-val", "model=m.pt", "data=d.yaml"], "tile missing; usage: yolo-freq sliced-val"),
+        (["sliced-val", "model=m.pt", "data=d.yaml", "tile=640", "overlap=1.5"], "overlap=1.5: give the fraction"),
     ],
 )
 def test_bad_tiling_is_a_one_line_error(argv, message, capsys):

@@ -131,6 +131,10 @@ PREDICT_USAGE = (
     "yolo-freq predict model=best.pt source=IMAGES reference=GOLDEN [composite=grey3|colour6] [align=True|False] "
     "[min_response=0.2] [tile=640 overlap=0.2] [any `yolo predict` argument, e.g. conf=0.25 save_txt=True]"
 )
+SLICED_VAL_USAGE = (
+    "yolo-freq sliced-val model=best.pt data=boards.yaml tile=640 [overlap=0.2] [split=val] "
+    "[imgsz=640 conf=0.001 iou=0.7 device=0 project=... name=...]"
+)
 REFERENCE_KEYS = {"reference": "reference", "composite": "composite", "align": "align", "min_response": "min_response"}
 
 
@@ -188,6 +192,22 @@ def cmd_predict(args) -> int:
         skipped = "; ".join(f"{p}: {why}" for p, why in predictor.failed)
         print(f"yolo-freq predict: {len(predictor.failed)} images not predicted ({skipped})", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_sliced_val(args) -> int:
+    """Whole-image and sliced mAP of a model on a dataset side by side, `yolo val` style arguments; 2 on bad input."""
+    from yolo_freq.reference import ReferenceError
+    from yolo_freq.sliced import SlicingError, sliced_val
+
+    given = _key_values("sliced-val", args.pairs, SLICED_VAL_USAGE, ("model", "data", "tile"))
+    if given is None:
+        return 2
+    try:
+        sliced_val(given.pop("model"), given.pop("data"), given.pop("tile"), given.pop("overlap", 0.2), **given)
+    except (SlicingError, ReferenceError, FileNotFoundError, SyntaxError) as e:
+        print(f"yolo-freq sliced-val: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -395,6 +415,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("pairs", nargs="*", metavar="key=value", help="model=, source=, reference= and predict arguments")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "sliced-val",
+        help="mAP of whole-image vs sliced (tile=) inference on a dataset, side by side",
+        description="Predicts every image of a dataset split whole and tile by tile (as `yolo-freq predict tile=`), "
+        "scores both with Ultralytics' metrics (P, R, mAP50, mAP50-95, and mAP50-95 and R by COCO object size) and "
+        "writes them to runs/detect/sliced-val.../sliced_val.csv and .json. Plain validation stays with `yolo val`. "
+        f"Usage: {SLICED_VAL_USAGE}",
+    )
+    p.add_argument("pairs", nargs="*", metavar="key=value", help="model=, data=, tile= and val arguments")
+    p.set_defaults(func=cmd_sliced_val)
 
     p = sub.add_parser(
         "transfer",
