@@ -230,8 +230,8 @@ def sliced_val(model, data, tile: int, overlap: float = 0.2, split: str = "val",
         row = {"inference": mode, "tile": tile if mode == "sliced" else None,
                "overlap": overlap if mode == "sliced" else None, "imgsz": predictor.args.imgsz,
                "images/s": images / seconds[mode], **overall_metrics(stats[mode], validator, names)}  # fmt: skip
-        for size, m in by_size.items():
-            row[f"mAP50-95({size[0].upper()})"], row[f"R({size[0].upper()})"] = m["mAP50-95"], m["R"]
+        for metric in ("mAP50-95", "R"):  # in the order of COLUMNS
+            row |= {f"{metric}({size[0].upper()})": m[metric] for size, m in by_size.items()}
         rows.append(row)
     instances = {"all": sum(len(s.labels) for s in stats["whole"]), **{n: m["instances"] for n, m in by_size.items()}}
     title = f"{Path(str(model)).name} on {Path(str(data)).name} {split}: whole images vs tiles of {tile} px, overlap {overlap:g}"
