@@ -1,4 +1,4 @@
-"""The package's import directions: nn, reference, patch <- engine, data, registry <- predict, bench <- cli.
+"""The package's import directions: nn, reference, patch <- engine, data, registry <- predict, bench <- cli; predict <- sliced <- cli.
 
 Read from the source with ast (imports inside functions count too), so a new module cannot slip a loop in.
 """
@@ -55,8 +55,9 @@ ALLOWED = {
     "engine": {"nn", "patch"},
     "data": {"reference"},
     "predict": {"data", "reference"},
+    "sliced": {"predict", "data", "reference"},
     "bench": {"engine", "reference", "paths"},
-    "cli": {"bench", "data", "engine", "predict", "reference", "registry"},
+    "cli": {"bench", "data", "engine", "predict", "reference", "registry", "sliced"},
     "": {"nn", "registry"},  # yolo_freq/__init__.py
 }
 

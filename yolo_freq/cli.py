@@ -129,40 +129,84 @@ def cmd_convert(args) -> int:
 
 PREDICT_USAGE = (
     "yolo-freq predict model=best.pt source=IMAGES reference=GOLDEN [composite=grey3|colour6] [align=True|False] "
-    "[min_response=0.2] [any `yolo predict` argument, e.g. conf=0.25 save_txt=True]"
+    "[min_response=0.2] [tile=640 overlap=0.2] [any `yolo predict` argument, e.g. conf=0.25 save_txt=True]"
+)
+SLICED_VAL_USAGE = (
+    "yolo-freq sliced-val model=best.pt data=boards.yaml tile=640 [overlap=0.2] [split=val] "
+    "[imgsz=640 conf=0.001 iou=0.7 device=0 project=... name=...]"
 )
 REFERENCE_KEYS = {"reference": "reference", "composite": "composite", "align": "align", "min_response": "min_response"}
 
 
-def cmd_predict(args) -> int:
-    """Predict with golden references, `yolo predict` style (key=value arguments); 2 on bad input."""
+def _key_values(command: str, pairs: list[str], usage: str, required: tuple[str, ...]) -> dict | None:
+    """``key=value`` arguments parsed as ``yolo`` parses them; None (after a one-line error) when malformed or a
+    ``required`` key is missing."""
     from ultralytics.cfg import parse_key_value_pair
 
-    from yolo_freq.predict import predict
-    from yolo_freq.reference import ReferenceError
-
     given = {}
-    for pair in args.pairs:
+    for pair in pairs:
         if "=" not in pair or pair.startswith("="):
-            print(f"yolo-freq predict: error: '{pair}' is not key=value; usage: {PREDICT_USAGE}", file=sys.stderr)
-            return 2
+            print(f"yolo-freq {command}: error: '{pair}' is not key=value; usage: {usage}", file=sys.stderr)
+            return None
         try:
             key, value = parse_key_value_pair(pair)
         except AssertionError as e:
-            print(f"yolo-freq predict: error: {e}; usage: {PREDICT_USAGE}", file=sys.stderr)
-            return 2
+            print(f"yolo-freq {command}: error: {e}; usage: {usage}", file=sys.stderr)
+            return None
         given[key] = value
-    missing = [k for k in ("model", "source", "reference") if given.get(k) is None]
+    missing = [k for k in required if given.get(k) is None]
     if missing:
-        print(f"yolo-freq predict: error: {', '.join(missing)} missing; usage: {PREDICT_USAGE}", file=sys.stderr)
+        print(f"yolo-freq {command}: error: {', '.join(missing)} missing; usage: {usage}", file=sys.stderr)
+        return None
+    return given
+
+
+def cmd_predict(args) -> int:
+    """Predict with golden references or, with tile=, whole boards tile by tile, `yolo predict` style (key=value
+    arguments); 2 on bad input, 1 when some boards of a sliced run could not be read (the others are predicted)."""
+    from yolo_freq.predict import predict
+    from yolo_freq.reference import ReferenceError
+    from yolo_freq.sliced import SlicedPredictor, SlicingError
+
+    sliced = any(pair.startswith("tile=") for pair in args.pairs)
+    required = ("model", "source") if sliced else ("model", "source", "reference")
+    given = _key_values("predict", args.pairs, PREDICT_USAGE, required)
+    if given is None:
         return 2
     reference_args = {REFERENCE_KEYS[k]: given.pop(k) for k in list(given) if k in REFERENCE_KEYS}
     given.setdefault("save", True)  # as `yolo predict` does on the command line
+    model, source = given.pop("model"), given.pop("source")
     try:
-        for _ in predict(given.pop("model"), given.pop("source"), stream=True, **reference_args, **given):
-            pass  # results are saved and logged by Ultralytics as they come
-    except (ReferenceError, FileNotFoundError, SyntaxError) as e:  # SyntaxError: Ultralytics' unknown-argument error
+        if sliced:
+            predictor = SlicedPredictor(model, given.pop("tile"), given.pop("overlap", 0.2), **reference_args, **given)
+            results = predictor(source, stream=True)
+        else:
+            results = predict(model, source, stream=True, **reference_args, **given)
+        for _ in results:
+            pass  # results are saved and logged as they come
+    # SyntaxError: Ultralytics' unknown-argument error
+    except (ReferenceError, SlicingError, FileNotFoundError, SyntaxError) as e:
         print(f"yolo-freq predict: error: {e}", file=sys.stderr)
+        return 2
+    if sliced and predictor.failed:
+        skipped = "; ".join(f"{p}: {why}" for p, why in predictor.failed)
+        print(f"yolo-freq predict: {len(predictor.failed)} images not predicted ({skipped})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sliced_val(args) -> int:
+    """Whole-image and sliced mAP of a model on a dataset side by side, `yolo val` style arguments; 2 on bad input."""
+    from yolo_freq.reference import ReferenceError
+    from yolo_freq.sliced import SlicingError, sliced_val
+
+    given = _key_values("sliced-val", args.pairs, SLICED_VAL_USAGE, ("model", "data", "tile"))
+    if given is None:
+        return 2
+    try:
+        sliced_val(given.pop("model"), given.pop("data"), given.pop("tile"), given.pop("overlap", 0.2), **given)
+    except (SlicingError, ReferenceError, FileNotFoundError, SyntaxError) as e:
+        print(f"yolo-freq sliced-val: error: {e}", file=sys.stderr)
         return 2
     return 0
 
@@ -449,13 +493,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "predict",
-        help="predict with golden references (images aligned and composed as for training), yolo predict style",
+        help="predict with golden references (images aligned and composed as for training), or whole boards tile by "
+        "tile (tile=), yolo predict style",
         description="Each image is aligned to its golden reference and composed exactly as `yolo-freq convert "
         "--reference` composed the training images, then predicted by Ultralytics; outputs as `yolo predict` "
-        f"(runs/detect/predict...). Usage: {PREDICT_USAGE}",
+        "(runs/detect/predict...). With tile=, each board (composed whole when reference= is given) is predicted in "
+        "overlapping tiles whose boxes are merged (SAHI); outputs as `yolo predict` plus predictions.json. "
+        f"Usage: {PREDICT_USAGE}",
     )
     p.add_argument("pairs", nargs="*", metavar="key=value", help="model=, source=, reference= and predict arguments")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "sliced-val",
+        help="mAP of whole-image vs sliced (tile=) inference on a dataset, side by side",
+        description="Predicts every image of a dataset split whole and tile by tile (as `yolo-freq predict tile=`), "
+        "scores both with Ultralytics' metrics (P, R, mAP50, mAP50-95, and mAP50-95 and R by COCO object size) and "
+        "writes them to runs/detect/sliced-val.../sliced_val.csv and .json. Plain validation stays with `yolo val`. "
+        f"Usage: {SLICED_VAL_USAGE}",
+    )
+    p.add_argument("pairs", nargs="*", metavar="key=value", help="model=, data=, tile= and val arguments")
+    p.set_defaults(func=cmd_sliced_val)
 
     p = sub.add_parser(
         "transfer",
