@@ -175,6 +175,26 @@ def test_dynawave_benchmark_screens_both_placements_and_prices_them_beside_yolov
         build_parser().parse_args(shlex.split(call))
 
 
+def test_whole_board_benchmark_scores_both_checkpoints_whole_and_sliced_at_two_sizes(tmp_path):
+    src, out = tmp_path / "deeppcb", tmp_path / "out"
+    calls = _run_script("bench_whole_boards_cpu.sh", *_fake_tools(tmp_path, "yolo-freq"), src, out, "p.pt", "g.pt")
+    assert calls[0] == f"assemble-boards {src}/PCBData --out {out}/boards --grid 4 --seed 0 --exist-ok"
+    val = "tile=640 overlap=0.2 imgsz={} project={} name={}-{} exist_ok=True"
+    assert calls[1:3] == [
+        f"sliced-val model=p.pt data={out}/boards/yolo/data.yaml " + val.format(s, out, "plain", s) for s in (320, 1280)
+    ]
+    assert (
+        calls[3]
+        == f"convert {out}/boards/PCBData --format deeppcb --reference paired --out {out}/boards-grey3 --exist-ok"
+    )
+    assert calls[4:] == [
+        f"sliced-val model=g.pt data={out}/boards-grey3/data.yaml " + val.format(s, out, "grey3", s)
+        for s in (320, 1280)
+    ]
+    for call in calls:
+        build_parser().parse_args(shlex.split(call))
+
+
 def test_warm_start_benchmark_splits_three_ways_and_reuses_its_runs(tmp_path):
     src, out = _fake_deeppcb(tmp_path / "deeppcb"), tmp_path / "out"
     for g in ("13000", "20085"):  # boards the fake layout lacks: source and target boards
