@@ -20,6 +20,8 @@ OFFLINE_ENV = {
     "MPLCONFIGDIR": str(_HOME / "matplotlib"),
 }
 os.environ.update(OFFLINE_ENV)
+if "PYTEST_XDIST_WORKER" in os.environ:  # pytest-xdist runs one worker per core: one intra-op thread each, in the
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # worker and its subprocesses, or they would contend for the cores
 
 
 def _install_font():
