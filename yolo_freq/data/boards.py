@@ -31,7 +31,6 @@ import csv
 import json
 import math
 import random
-import shutil
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ from .image_io import read_unchanged, write_unchanged
 from .images import check_image, shown
 from .records import Box, ConversionError, Record
 from .report import ConversionReport
+from .writer import remove_outputs
 
 VAL_GROUPS = ("77000", "92000")  # held-out boards, as examples/split_deeppcb_by_board.sh
 OUTPUTS = ("PCBData", "yolo", "references.csv", "report.txt", "report.json")
@@ -287,11 +287,7 @@ def assemble_boards(
         )
 
     if out.exists():
-        for p in (out / name for name in OUTPUTS):
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
+        remove_outputs(out, OUTPUTS)
     raw = out / "PCBData"
     lists, references = {"train": [], "val": []}, []
     w, h = report.cell

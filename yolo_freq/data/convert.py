@@ -19,7 +19,7 @@ from .report import ConversionReport
 from .split import assign_splits
 from .validate import check_records
 from .voc import read_voc
-from .writer import FAILED_REPORT, HEADER, OUTPUTS, is_converted, write_dataset
+from .writer import FAILED_REPORT, HEADER, OUTPUTS, is_converted, replace_outputs, write_dataset
 
 READERS = {"voc": read_voc, "coco": read_coco, "deeppcb": read_deeppcb}
 FORMATS = ("auto", *READERS)
@@ -221,13 +221,7 @@ def convert(
             txt = report.save(out, failed_stem)
             raise ConversionError(f"writing the dataset failed: {e} (report: {txt}{kept})") from e
         # the new dataset is complete: only now does it take the earlier one's place (renames, within one folder)
-        for p in (out / name for name in OUTPUTS):
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-        for p in stage.iterdir():
-            p.replace(out / p.name)
+        replace_outputs(stage, out, OUTPUTS)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     report.save(out)

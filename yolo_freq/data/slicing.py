@@ -41,19 +41,9 @@ from .images import check_image, class_names, shown
 from .records import ConversionError, Record
 from .slice_report import SliceReport, SplitCounts
 from .validate import EDGE_TOLERANCE
-from .writer import unique_names
+from .writer import FAILED_REPORT, OUTPUTS, replace_outputs, unique_names  # a tile dataset's files are a dataset's
 
 HEADER = "# Written by `yolo-freq slice`"  # first words of every data.yaml it writes: how an earlier one is known
-FAILED_REPORT = "report-failed"  # a failed run's report, beside an earlier slicing it leaves in place
-OUTPUTS = (
-    "images",
-    "labels",
-    "data.yaml",
-    "report.txt",
-    "report.json",
-    f"{FAILED_REPORT}.txt",
-    f"{FAILED_REPORT}.json",
-)
 STAGE_PREFIX = ".slice-"  # the hidden folder a run writes into before moving its outputs into place
 SPLITS = ("train", "val", "test")
 MIN_TILE = 32  # the largest stride of Ultralytics' P5 detectors: a smaller tile holds no cell of their coarsest map
@@ -431,13 +421,7 @@ def slice_dataset(
             txt = report.save(out, failed_stem)
             raise ConversionError(f"no tile written: no usable image in {data} (report: {txt}{kept})")
         _write_data_yaml(stage / "data.yaml", out, d, names, images, same_as, data)
-        for p in (out / name for name in OUTPUTS):
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-        for p in stage.iterdir():
-            p.replace(out / p.name)
+        replace_outputs(stage, out, OUTPUTS)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     report.save(out)

@@ -31,6 +31,23 @@ OUTPUTS = (
 )
 
 
+def remove_outputs(out: Path, outputs) -> None:
+    """Delete what an earlier run wrote into ``out`` (the names ``outputs``, files or folders), nothing else."""
+    for p in (out / name for name in outputs):
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def replace_outputs(stage: Path, out: Path, outputs) -> None:
+    """Put a complete staged output in place of an earlier one: its ``outputs`` removed, then every staged entry renamed
+    into ``out`` (renames within one file system, so a failure midway never leaves a half-written dataset)."""
+    remove_outputs(out, outputs)
+    for p in stage.iterdir():
+        p.replace(out / p.name)
+
+
 def place_image(src: Path, dst: Path, link: bool = False) -> None:
     """Copy ``src`` to ``dst``, or hard-link it when ``link`` is set and both are on one file system.
 
