@@ -144,6 +144,21 @@ def _unusable(image: Path, find) -> str:
     )
 
 
+def check_references(images: list[Path], find, source) -> None:
+    """Raise a ReferenceError naming (the first five of) ``images`` that have no usable reference, before any runs.
+
+    Args:
+        images (list[Path]): The image files to check.
+        find (Callable[[Path], tuple[Path | None, str]]): Image path -> its reference, or None and why.
+        source: What the images came from, for the message.
+    """
+    unusable = [(p, why) for p in images if (why := _unusable(p, find))]
+    if unusable:
+        listed = "; ".join(f"{p.name}: {why}" for p, why in unusable[:5])
+        more = f" and {len(unusable) - 5} more" if len(unusable) > 5 else ""
+        raise ReferenceError(f"{len(unusable)} images in {source} have no usable reference ({listed}{more})")
+
+
 def predict(model, source, reference, composite=None, align=None, min_response=None, **kwargs):
     """Predict on images with their golden references; Ultralytics' ``predict`` arguments and outputs otherwise.
 
@@ -171,11 +186,7 @@ def predict(model, source, reference, composite=None, align=None, min_response=N
 
     root = Path(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else Path.cwd()
     find = reference_finder(reference, root)
-    unusable = [(p, why) for p in _source_images(source) if (why := _unusable(p, find))]
-    if unusable:
-        listed = "; ".join(f"{p.name}: {why}" for p, why in unusable[:5])
-        more = f" and {len(unusable) - 5} more" if len(unusable) > 5 else ""
-        raise ReferenceError(f"{len(unusable)} images in {source} have no usable reference ({listed}{more})")
+    check_references(_source_images(source), find, source)
     composite_args = dict(form=composite, align=align, min_response=min_response)
     yolo = model if isinstance(model, YOLO) else YOLO(model, task="detect")
     predictor = partial(ReferencePredictor, find_reference=find, composite=composite_args)
@@ -215,4 +226,4 @@ def compose_input(image, reference, spec: CompositeSpec | None = None, imgsz: in
     return np.ascontiguousarray(x, dtype=np.float32) / 255.0, alignment
 
 
-__all__ = ("ReferencePredictor", "compose_input", "model_spec", "predict")
+__all__ = ("ReferencePredictor", "check_references", "compose_input", "model_spec", "predict")

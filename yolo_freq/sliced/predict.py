@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from ultralytics.utils import LOGGER
 
-from yolo_freq.predict import model_spec
+from yolo_freq.predict import check_references, model_spec
 from yolo_freq.reference import CompositeSpec, Golden, ReferenceError, compose, read_image
 
 from .tiles import SlicingError, check_tiling, require_sahi
@@ -53,30 +53,15 @@ def board_sources(source) -> list[tuple[str, np.ndarray | None]]:
     return [(f, None) for f in listing.files]
 
 
-def reference_problem(image: Path, find) -> str:
-    """Why ``image`` cannot be composed with its reference, '' if it can or if the image itself is unreadable.
-
-    An unreadable board is left to the run, which reports it and predicts the others; a missing, unreadable or
-    differently sized reference is a set-up error found before anything runs, as ``yolo-freq predict`` finds it.
-    """
+def readable(image: Path) -> bool:
+    """Whether an image file's header can be read (an unreadable board is reported by the run, not refused)."""
     from yolo_freq.data.images import check_image
 
-    path, why = find(image)
-    if path is None or not path.is_file():
-        return why or f"its reference {path} does not exist"
     try:
-        ref_size = check_image(path)
-    except ValueError as e:
-        return f"its reference {path.name} cannot be read ({e})"
-    try:
-        size = check_image(image)
+        check_image(image)
     except ValueError:
-        return ""
-    return (
-        ""
-        if size == ref_size
-        else f"its reference {path.name} is {ref_size[0]}x{ref_size[1]}, it is {size[0]}x{size[1]}"
-    )
+        return False
+    return True
 
 
 class SlicedPredictor:
@@ -146,11 +131,8 @@ class SlicedPredictor:
         if self.reference is not None:
             root = Path(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else Path.cwd()
             find = reference_finder(self.reference, root)
-            problems = [(Path(p), why) for p, a in boards if a is None and (why := reference_problem(Path(p), find))]
-            if problems:
-                listed = "; ".join(f"{p.name}: {why}" for p, why in problems[:5])
-                more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
-                raise ReferenceError(f"{len(problems)} images in {source} have no usable reference ({listed}{more})")
+            # a missing, unreadable or differently sized reference is a set-up error, found before anything runs
+            check_references([Path(p) for p, a in boards if a is None and readable(Path(p))], find, source)
         results = self._stream(boards, find)
         return results if stream else list(results)
 
