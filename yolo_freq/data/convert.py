@@ -19,7 +19,7 @@ from .report import ConversionReport
 from .split import assign_splits
 from .validate import check_records
 from .voc import read_voc
-from .writer import FAILED_REPORT, HEADER, OUTPUTS, is_converted, replace_outputs, write_dataset
+from .writer import FAILED_REPORT, HEADER, OUTPUTS, replace_outputs, write_dataset, written_by
 
 READERS = {"voc": read_voc, "coco": read_coco, "deeppcb": read_deeppcb}
 FORMATS = ("auto", *READERS)
@@ -77,7 +77,7 @@ def _check_out(out: Path, source: Path, exist_ok: bool) -> bool:
     if not out.exists():
         return False
     earlier = any((out / name).exists() for name in OUTPUTS if not name.startswith("report"))
-    if earlier and not is_converted(out):
+    if earlier and not written_by(out):
         raise ConversionError(
             f"--out {out} holds images/, labels/ or a data.yaml that `yolo-freq convert` did not write (its data.yaml "
             f"starts with a '{HEADER}' line); they are never replaced: choose another folder"

@@ -41,7 +41,9 @@ from .images import check_image, class_names, shown
 from .records import ConversionError, Record
 from .slice_report import SliceReport, SplitCounts
 from .validate import EDGE_TOLERANCE
-from .writer import FAILED_REPORT, OUTPUTS, replace_outputs, unique_names  # a tile dataset's files are a dataset's
+
+# a tile dataset is written, replaced and recognised as a converted dataset is, by its own header
+from .writer import FAILED_REPORT, OUTPUTS, replace_outputs, unique_names, written_by
 
 HEADER = "# Written by `yolo-freq slice`"  # first words of every data.yaml it writes: how an earlier one is known
 STAGE_PREFIX = ".slice-"  # the hidden folder a run writes into before moving its outputs into place
@@ -280,14 +282,6 @@ def _describe(box: PixelBox, names: list[str]) -> str:
     return f"'{names[box[0]]}' ({', '.join(f'{v:g}' for v in (round(c, 2) for c in box[1:]))})"
 
 
-def _is_sliced(folder: Path) -> bool:
-    try:
-        with open(folder / "data.yaml", encoding="utf-8") as f:
-            return f.read(len(HEADER)) == HEADER
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
 def _check_out(out: Path, images: list[Path], exist_ok: bool) -> None:
     """Refuse an output folder that would mix with the source or with other data (``yolo-freq convert``'s rules)."""
     replaced = (out / "images", out / "labels")
@@ -301,7 +295,7 @@ def _check_out(out: Path, images: list[Path], exist_ok: bool) -> None:
     if not out.exists() or not any(p for p in out.iterdir() if not p.name.startswith(STAGE_PREFIX)):
         return
     earlier = any((out / name).exists() for name in ("images", "labels", "data.yaml"))
-    if earlier and not _is_sliced(out):
+    if earlier and not written_by(out, HEADER):
         raise ConversionError(
             f"--out {out} holds images/, labels/ or a data.yaml that `yolo-freq slice` did not write (its data.yaml "
             f"starts with a '{HEADER}' line); they are never replaced: choose another folder"
@@ -375,7 +369,7 @@ def slice_dataset(
     root = Path(d["path"])
     images = {s: split_images(d[s]) for s in SPLITS if d.get(s)}
     _check_out(out, [p for found in images.values() for p in found], exist_ok)
-    earlier = _is_sliced(out)
+    earlier = written_by(out, HEADER)
 
     report = SliceReport(str(data), str(out), tile, overlap, min_visibility, empty_ratio, seed, names)
     plans, same_as = {}, {}

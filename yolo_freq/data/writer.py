@@ -83,11 +83,12 @@ def unique_names(items: list[Item], root: Path) -> list[str]:
     return result
 
 
-def is_converted(folder: Path) -> bool:
-    """True if ``folder/data.yaml`` was written by ``yolo-freq convert`` (so a re-run may replace the dataset)."""
+def written_by(folder: Path, header: str = HEADER) -> bool:
+    """True if ``folder/data.yaml`` starts with ``header``, the first line the yolo-freq command that writes such
+    datasets puts there (``yolo-freq convert``'s by default), so a re-run of that command may replace the dataset."""
     try:
         with open(folder / "data.yaml", encoding="utf-8") as f:
-            return f.read(len(HEADER)) == HEADER
+            return f.read(len(header)) == header
     except (OSError, UnicodeDecodeError):
         return False
 
