@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from yolo_freq.engine.options import DistillationConfigError
 from yolo_freq.nn import FADSF
 from yolo_freq.nn.wavelet import DWT2d
 
@@ -65,18 +66,18 @@ def decoder_blocks(model: nn.Module) -> list[tuple[int, FADSF]]:
     """The (layer index, block) of every FADSF in a DetectionModel whose output width equals its lateral's.
 
     Raises:
-        ValueError: When the model has no FADSF, or one outputs another width than its lateral (Eq. 30 compares the
-            two maps element by element).
+        DistillationConfigError: When the model has no FADSF, or one outputs another width than its lateral (Eq. 30
+            compares the two maps element by element).
     """
     blocks = [(i, m) for i, m in enumerate(model.model) if isinstance(m, FADSF)]
     if not blocks:
-        raise ValueError(
+        raise DistillationConfigError(
             "kd_freq compares each FADSF decoder map with its wavelet lateral (DynaWave-Net Eq. 30), and this model "
             "has no FADSF block: train dynawave.yaml (or a model with FADSF in its neck), or set kd_freq=0"
         )
     for i, m in blocks:
         if m.cv.conv.out_channels != m.c1[1]:
-            raise ValueError(
+            raise DistillationConfigError(
                 f"kd_freq: FADSF at layer {i} outputs {m.cv.conv.out_channels} channels but its lateral has {m.c1[1]}; Eq. 30 compares "
                 f"the two maps element by element, so give that FADSF the lateral's width, or set kd_freq=0"
             )

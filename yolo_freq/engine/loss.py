@@ -10,7 +10,7 @@ from ultralytics.utils.loss import v8DetectionLoss
 
 from yolo_freq.engine import gpd, self_distill
 from yolo_freq.engine.freq_consistency import DecoderTap, decoder_blocks, frequency_consistency_loss
-from yolo_freq.engine.options import DistillationConfigError, KDOptions
+from yolo_freq.engine.options import KDOptions
 from yolo_freq.nn.wavelet import DWT2d
 
 
@@ -290,11 +290,7 @@ def attach_criterion(model: nn.Module, options: KDOptions, image_classes=None) -
     prior = gpd.cooccurrence_prior(image_classes, student.model[-1].nc) if options.kd_pdps else None
     decoder_taps = []
     if options.kd_freq:
-        try:
-            blocks = decoder_blocks(student)
-        except ValueError as e:
-            raise DistillationConfigError(str(e)) from None
-        for _, block in blocks:  # after Ultralytics built its EMA: the copies never carry these hooks
+        for _, block in decoder_blocks(student):  # after Ultralytics built its EMA: the copies never carry these hooks
             decoder_taps.append(DecoderTap())
             block.register_forward_hook(decoder_taps[-1])
     student.criterion = DistillationLoss(student, options, prior=prior, teacher_tap=tap, decoder_taps=decoder_taps)
