@@ -76,7 +76,8 @@ def step_times(
 ) -> list[dict]:
     """Median train-step time of: plain, Ultralytics' ``dis``, each ``kd_*`` term alone, all of them, all + ``dis``.
 
-    ``kd_freq`` is timed only for a model with FADSF blocks (it has nothing to compare in any other). The teacher is a second instance of the same model (random weights: timing does not depend on them).
+    ``kd_freq`` is timed only for a model with FADSF blocks (it has nothing to compare in any other). The teacher is
+    a second instance of the same model (random weights: timing does not depend on them).
 
     Args:
         model_cfg (str): Model YAML.
